@@ -1,0 +1,97 @@
+"""The connector contract: what every external system's adapter provides.
+
+A connector is one module: a pydantic ``Settings`` model, the ``Stream`` objects it offers,
+``fetch`` yielding pages of raw records, ``check`` for credentials, and optional ``push_*``
+methods for systems that accept writes. It speaks the protocol and nothing else: mapping raw
+records to canonical ones is ``mapping``'s job, landing them is ``sync``'s.
+
+Cursors are strings the connector understands (an ISO timestamp, an id, an opaque token). The
+engine passes the last committed cursor to ``fetch``; each ``Page`` says which cursor is safe to
+save once that page has landed. The start is inclusive: records at the boundary come again and
+the engine de-duplicates them by primary key.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ConnectorSettings(BaseModel):
+    """Base of every connector's settings model: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One readable collection of a connector.
+
+    ``primary_key`` names the raw record fields that identify a record; ``cursor_field`` the
+    field incremental reads advance on (None for full snapshots); ``snapshot`` is true when one
+    complete read lists every record that exists (a missing one means gone / zero).
+    """
+
+    name: str
+    primary_key: tuple[str, ...]
+    cursor_field: str | None = None
+    snapshot: bool = False
+
+
+@dataclass
+class Page:
+    """A page of raw records and the cursor to save once it has been committed.
+
+    ``cursor`` None means "leave the saved cursor as it is". ``last`` marks the final page of
+    the read (a snapshot stream is complete only when its last page has landed).
+    """
+
+    records: list[dict[str, Any]]
+    cursor: str | None = None
+    last: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Connector(abc.ABC):
+    """Base class of every connector. Subclasses set ``kind`` and ``Settings``."""
+
+    kind: ClassVar[str]
+    Settings: ClassVar[type[ConnectorSettings]]
+    #: default field maps per stream (see ``mapping.fieldmap``), used when the config gives none
+    default_mappings: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+
+    def __init__(self, name: str, settings: ConnectorSettings) -> None:
+        self.name = name
+        self.settings = settings
+
+    @property
+    @abc.abstractmethod
+    def streams(self) -> Mapping[str, Stream]:
+        """The streams this connector offers, by name."""
+
+    @abc.abstractmethod
+    def fetch(self, stream: str, cursor: str | None) -> Iterator[Page]:
+        """Yield pages of raw records of ``stream`` changed at or after ``cursor`` (None: all)."""
+
+    @abc.abstractmethod
+    def check(self) -> None:
+        """Raise ``AuthError`` (or another ``ConnectorError``) unless the credentials work."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most connectors hold only an HTTP session
+        """Release network resources."""
+
+    def stream(self, name: str) -> Stream:
+        """The stream called ``name``; ``PermanentError`` naming the known ones otherwise."""
+        try:
+            return self.streams[name]
+        except KeyError:
+            from mapping.errors import PermanentError
+
+            known = ", ".join(sorted(self.streams)) or "none"
+            raise PermanentError(
+                f"connector has no stream {name!r} (it offers: {known})", connector=self.name
+            ) from None

@@ -1,0 +1,101 @@
+"""The ``erpsync`` command line.
+
+Exit codes: 0 success, 1 a failure while working (a remote system, the database), 2 a usage or
+configuration error (fix the command or the config file). Errors are printed on stderr, one
+finding per line, never with a secret in them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+
+from erpsync.context import AppContext
+from erpsync.logging import configure_logging
+from mapping.errors import ConfigError, ErpsyncError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+app = typer.Typer(
+    name="erpsync",
+    help=(
+        "Keep ERP stock, sales-channel listings and orders in step.\n\n"
+        "Polls the ERP and the sales channels, reconciles stock and orders into one database, "
+        "pushes sellable quantities back to the channels, routes orders to warehouses and raises "
+        "shortage alerts. Start with `erpsync config validate`, then `erpsync db upgrade`."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=False,
+)
+err = Console(stderr=True, highlight=False)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", envvar="ERPSYNC_CONFIG", help="Config file (default ./erpsync.yaml).", show_default=False
+        ),
+    ] = None,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="auto (console on a terminal, else JSON), console or json.")
+    ] = "auto",
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+) -> None:
+    if log_format not in ("auto", "console", "json"):
+        raise typer.BadParameter("use auto, console or json", param_hint="--log-format")
+    configure_logging(log_level, log_format)  # type: ignore[arg-type]
+    ctx.obj = AppContext(config_path=config)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def app_context(ctx: typer.Context) -> AppContext:
+    """The process's AppContext (set up by the root callback)."""
+    obj = ctx.find_root().obj
+    assert isinstance(obj, AppContext)
+    return obj
+
+
+def _register_commands() -> None:
+    from erpsync import cli_admin
+
+    cli_admin.register(app)
+
+
+_register_commands()
+
+
+def run_cli(argv: list[str]) -> int:
+    """Run the CLI with ``argv`` and return the exit code (errors already printed)."""
+    try:
+        result = app(args=argv, prog_name="erpsync", standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        exc.show(file=sys.stderr)
+        return EXIT_USAGE
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return EXIT_FAILURE
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(problem, markup=False)
+        if len(exc.problems) > 1 or exc.problems[0] != exc.message:
+            err.print(exc.message, markup=False)
+        return EXIT_USAGE
+    except ErpsyncError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_FAILURE
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run_cli(sys.argv[1:]))

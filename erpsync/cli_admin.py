@@ -1,0 +1,101 @@
+"""CLI commands for the config file, the database schema, the connectors and the status overview."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from connectors.registry import known_kinds
+from store import migrate
+from sync.status import stream_status
+
+out = Console(highlight=False)
+
+config_app = typer.Typer(help="Check the config file.", no_args_is_help=True)
+db_app = typer.Typer(help="Create or upgrade the central database schema.", no_args_is_help=True)
+connectors_app = typer.Typer(help="Connector kinds installed and connectors configured.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(config_app, name="config")
+    app.add_typer(db_app, name="db")
+    app.add_typer(connectors_app, name="connectors")
+    app.command("status", help="Per stream: last run, outcome, cursor, records, quarantine, lag.")(status)
+
+
+def _ctx(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    from erpsync.cli import app_context
+
+    return app_context(ctx)
+
+
+@config_app.command("validate")
+def config_validate(
+    ctx: typer.Context,
+    show: Annotated[bool, typer.Option("--show", help="Print the effective config, secrets masked.")] = False,
+) -> None:
+    """Validate the config file and report every problem with its line (exit 2 if any)."""
+    from config import render_config
+
+    cfg = _ctx(ctx).config
+    if show:
+        out.print(render_config(cfg), markup=False)
+    out.print(
+        f"config ok: {len(cfg.connectors)} connector(s), {len(cfg.locations)} location(s)", markup=False
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply every pending migration (creates the schema on an empty database)."""
+    engine = _ctx(ctx).engine
+    todo = migrate.pending(engine)
+    migrate.upgrade(engine)
+    if todo:
+        out.print(f"upgraded to {migrate.head()} (applied {', '.join(todo)})")
+    else:
+        out.print(f"already at {migrate.head()}")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Show the schema revision of the database and whether an upgrade is pending (exit 1 if so)."""
+    engine = _ctx(ctx).engine
+    rev = migrate.current(engine)
+    todo = migrate.pending(engine)
+    out.print(f"database: {engine.url.render_as_string(hide_password=True)}", markup=False)
+    out.print(f"revision: {rev or '(empty database)'}; code head: {migrate.head()}")
+    if todo:
+        out.print(f"pending: {', '.join(todo)} — run `erpsync db upgrade`", markup=False)
+        raise typer.Exit(1)
+
+
+@connectors_app.command("list")
+def connectors_list(ctx: typer.Context) -> None:
+    """List installed connector kinds and the connectors in the config file."""
+    kinds = Table("kind", "provided by", title="installed connector kinds")
+    for kind, target in sorted(known_kinds().items()):
+        kinds.add_row(kind, target)
+    out.print(kinds)
+    cfg = _ctx(ctx).config
+    table = Table("name", "kind", "enabled", "streams", title="configured connectors")
+    for conn in cfg.connectors:
+        streams = ", ".join(
+            f"{name} ({s.every or s.cron or 'manual'})" for name, s in conn.streams.items()
+        )
+        table.add_row(conn.name, conn.kind, "yes" if conn.enabled else "no", streams or "-")
+    out.print(table)
+
+
+def status(ctx: typer.Context) -> None:
+    app_ctx = _ctx(ctx)
+    cfg = app_ctx.config
+    configured = [(c.name, s) for c in cfg.connectors for s in c.streams]
+    rows = stream_status(app_ctx.engine, configured)
+    table = Table("connector", "stream", "last run", "outcome", "cursor", "in", "changed", "quarantine", "lag")
+    for row in rows:
+        table.add_row(*row.cells())
+    out.print(table if rows else "no streams configured and no runs recorded yet")

@@ -1,0 +1,44 @@
+"""What a CLI command or the service needs: the loaded config and an engine on its database.
+
+Both are built lazily, so ``erpsync --help`` or ``connectors list`` work without a database, and a
+missing default ``./erpsync.yaml`` means "all defaults" (SQLite under ``var/``) rather than an
+error — while a config file named with ``--config`` or ``ERPSYNC_CONFIG`` must exist.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from config import ErpsyncConfig, load_config, load_config_text
+from store.db import make_engine
+
+DEFAULT_CONFIG = Path("erpsync.yaml")
+
+
+@dataclass
+class AppContext:
+    """Lazily loaded config and engine for one process."""
+
+    config_path: Path | None = None
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @cached_property
+    def config(self) -> ErpsyncConfig:
+        explicit = self.config_path or (Path(self.env["ERPSYNC_CONFIG"]) if self.env.get("ERPSYNC_CONFIG") else None)
+        if explicit is None and not DEFAULT_CONFIG.exists():
+            return load_config_text("", "<defaults>", env=self.env)
+        return load_config(explicit or DEFAULT_CONFIG, env=self.env)
+
+    @cached_property
+    def engine(self) -> Engine:
+        db = self.config.database
+        return make_engine(db.url.get_secret_value(), echo=db.echo)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()

@@ -1,0 +1,84 @@
+"""Engines and transactions for the central store.
+
+``make_engine(url)`` gives an engine tuned for the backend:
+
+- MySQL/MariaDB (``mysql+pymysql://``): utf8mb4, ``READ COMMITTED`` (reservations use explicit
+  row locks, so the gap locks of REPEATABLE READ only add deadlocks), pre-ping, UTC session time.
+- SQLite (the embedded default): WAL journal, foreign keys on, a busy timeout, and transactions
+  that start with ``BEGIN IMMEDIATE`` so that writers serialise instead of failing half-way —
+  the SQLite equivalent of row locks.
+
+>>> engine = make_engine("sqlite://")
+>>> with engine.begin() as conn: ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+DEFAULT_URL = "sqlite:///var/erpsync.db"
+
+
+def is_mysql(engine_or_url: Engine | URL | str) -> bool:
+    """True for a MySQL or MariaDB url or engine."""
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+    return url.get_backend_name() in ("mysql", "mariadb")
+
+
+def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
+    """An engine for ``url`` with the per-backend settings described in the module docstring."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, echo=echo)
+    if parsed.get_backend_name() in ("mysql", "mariadb"):
+        if "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        engine = create_engine(
+            parsed,
+            echo=echo,
+            pool_pre_ping=True,
+            pool_recycle=3600,
+            isolation_level="READ COMMITTED",
+        )
+
+        @event.listens_for(engine, "connect")
+        def _mysql_session(dbapi_conn: Any, _record: Any) -> None:
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SET time_zone = '+00:00'")
+
+        return engine
+    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
+    database = url.database or ""
+    memory = database in ("", ":memory:")
+    if not memory:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    if memory:
+        kwargs["poolclass"] = StaticPool
+    engine = create_engine(url, echo=echo, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, emit BEGIN, so BEGIN IMMEDIATE below is honoured.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

@@ -1,0 +1,209 @@
+"""The sync engine: run one (connector, stream) page by page, exactly once.
+
+For each page the connector yields (the HTTP call happens *outside* any transaction):
+
+1. map the raw records to canonical ones (bad ones become quarantine entries);
+2. open one transaction: check the lease fence, reconcile the records, quarantine the refused
+   ones, save the page's cursor, update the run's counters;
+3. commit — then ask the connector for the next page.
+
+A crash anywhere loses nothing and duplicates nothing: a page either landed with its cursor or
+not at all, and re-reading a landed page is a no-op (idempotent reconciliation). Cursors are
+inclusive; records repeated at the boundary are de-duplicated by key. A look-back ``lag``
+re-reads a window before an ISO-timestamp cursor to catch late updates.
+
+>>> result = run_stream(engine, job)        # doctest: +SKIP
+>>> result.status, result.pages, result.changed
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from connectors.base import Connector, Page
+from mapping.errors import ErpsyncError, LeaseLost
+from mapping.records import Record, utcnow
+from store.models import SyncCursor, SyncRun
+from store.upsert import NEW, upsert
+from sync import lease as leases
+from sync.quarantine import Refused, quarantine_records, resolve_records
+from sync.reconcile import RECONCILERS, PageContext
+
+log = structlog.get_logger("erpsync.sync")
+
+
+@dataclass
+class MappedPage:
+    """A page after mapping: usable records (by key) and refused ones."""
+
+    records: dict[str, Record] = field(default_factory=dict)
+    refused: list[Refused] = field(default_factory=list)
+
+
+#: maps a page of raw records; may read the store (SKU bindings) through the engine it is given
+PageMapper = Callable[[Engine, list[dict[str, Any]]], MappedPage]
+
+
+@dataclass
+class StreamJob:
+    """Everything needed to run one stream of one connector."""
+
+    connector: Connector
+    stream: str
+    mapper: PageMapper
+    lag: timedelta = timedelta(0)
+    lease_ttl: timedelta = timedelta(minutes=5)
+    seal: Callable[[str], str] | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    status: str  # ok | failed | stopped | busy
+    pages: int = 0
+    records_in: int = 0
+    changed: int = 0
+    quarantined: int = 0
+    cursor: str | None = None
+    error: str | None = None
+
+
+#: called after each committed page (progress bars, tests that simulate a crash between pages)
+PageHook = Callable[[RunResult], None]
+
+
+def load_cursor(engine: Engine, connector: str, stream: str) -> str | None:
+    """The saved cursor of a stream (None: start from the beginning)."""
+    with engine.connect() as conn:
+        return conn.execute(
+            select(SyncCursor.value).where(SyncCursor.connector == connector, SyncCursor.stream == stream)
+        ).scalar()
+
+
+def apply_lag(cursor: str | None, lag: timedelta) -> str | None:
+    """Move an ISO 8601 timestamp cursor back by ``lag``; other cursors are left alone."""
+    if cursor is None or not lag:
+        return cursor
+    try:
+        moment = datetime.fromisoformat(cursor)
+    except ValueError:
+        return cursor
+    return (moment - lag).isoformat()
+
+
+def run_stream(
+    engine: Engine,
+    job: StreamJob,
+    *,
+    owner: str | None = None,
+    full: bool = False,
+    stop: threading.Event | None = None,
+    on_page: PageHook | None = None,
+) -> RunResult:
+    """Run ``job`` once: every page from the saved cursor (or from scratch with ``full``)."""
+    name, stream = job.connector.name, job.stream
+    job.connector.stream(stream)  # unknown stream: PermanentError before any bookkeeping
+    owner = owner or leases.worker_id()
+    lease = leases.acquire(engine, name, stream, owner, job.lease_ttl)
+    if lease is None:
+        log.info("stream busy", connector=name, stream=stream)
+        return RunResult(run_id=0, status="busy")
+    saved = None if full else load_cursor(engine, name, stream)
+    result = RunResult(run_id=_start_run(engine, name, stream, owner, saved), status="running", cursor=saved)
+    bound = log.bind(connector=name, stream=stream, run=result.run_id)
+    bound.info("run started", cursor=saved, full=full)
+    try:
+        for page in job.connector.fetch(stream, apply_lag(saved, job.lag)):
+            _land_page(engine, job, lease, result, page)
+            if on_page is not None:
+                on_page(result)
+            if stop is not None and stop.is_set():
+                result.status = "stopped"
+                break
+        else:
+            result.status = "ok"
+    except LeaseLost as exc:
+        result.status, result.error = "failed", str(exc)
+        bound.warning("lease lost, page discarded", error=result.error)
+    except ErpsyncError as exc:
+        result.status, result.error = "failed", str(exc)
+        bound.error("run failed", error=result.error)
+        raise
+    except BaseException as exc:
+        result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        _finish_run(engine, result)
+        leases.release(engine, lease)
+        bound.info("run finished", status=result.status, pages=result.pages, changed=result.changed)
+    return result
+
+
+def _land_page(engine: Engine, job: StreamJob, lease: leases.Lease, result: RunResult, page: Page) -> None:
+    """Map a page, then reconcile it with its cursor and counters in one transaction."""
+    name, stream = job.connector.name, job.stream
+    mapped = job.mapper(engine, page.records)
+    records = list(mapped.records.values())
+    refused = list(mapped.refused)
+    after = replace(result, pages=result.pages + 1, records_in=result.records_in + len(page.records))
+    with engine.begin() as conn:
+        leases.check_fence(conn, lease)
+        if records:
+            reconcile = RECONCILERS[type(records[0])]
+            outcome = reconcile(conn, records, PageContext(name, result.run_id, job.seal))
+            after.changed += outcome.changed
+            refused += [Refused(r.key, r.model_dump(mode="json"), e) for r, e in outcome.refused or []]
+            refused_keys = {r.key for r in refused}
+            resolve_records(conn, name, stream, [k for k in mapped.records if k not in refused_keys])
+        quarantine_records(conn, name, stream, refused)
+        if page.cursor is not None:
+            _save_cursor(conn, name, stream, page.cursor)
+            after.cursor = page.cursor
+        after.quarantined += len({r.key for r in refused})
+        _update_run(conn, after)
+    # only now, with the page committed, does the run's own view move on
+    result.__dict__.update(after.__dict__)
+
+
+def _save_cursor(conn: Connection, connector: str, stream: str, value: str) -> None:
+    upsert(
+        conn,
+        SyncCursor.__table__,  # type: ignore[arg-type]
+        [{"connector": connector, "stream": stream, "value": value, "updated_at": utcnow()}],
+        key=["connector", "stream"],
+        update={"value": NEW, "updated_at": NEW},
+    )
+
+
+def _start_run(engine: Engine, connector: str, stream: str, owner: str, cursor: str | None) -> int:
+    with engine.begin() as conn:
+        res = conn.execute(
+            insert(SyncRun).values(
+                connector=connector, stream=stream, owner=owner, status="running",
+                started_at=utcnow(), cursor_before=cursor,
+            )
+        )
+        return int(res.inserted_primary_key[0])  # type: ignore[index]
+
+
+def _update_run(conn: Connection, result: RunResult, **extra: Any) -> None:
+    conn.execute(
+        update(SyncRun)
+        .where(SyncRun.id == result.run_id)
+        .values(
+            pages=result.pages, records_in=result.records_in, records_changed=result.changed,
+            records_quarantined=result.quarantined, cursor_after=result.cursor, **extra,
+        )
+    )
+
+
+def _finish_run(engine: Engine, result: RunResult) -> None:
+    with engine.begin() as conn:
+        _update_run(conn, result, status=result.status, finished_at=utcnow(), error=result.error)
