@@ -62,7 +62,7 @@ class ConfigError(ErpsyncError):
     """The configuration is invalid; ``problems`` lists every finding, one line each."""
 
     def __init__(self, message: str, problems: list[str] | None = None, **kwargs: str | None) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(message, **kwargs)
         self.problems = problems or [message]
 
 
@@ -76,7 +76,7 @@ class RetriableError(ConnectorError):
     hint = "erpsync retries by itself; if it persists, check the remote system's status"
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: str | None) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(message, **kwargs)
         self.retry_after = retry_after
 
 
@@ -93,8 +93,10 @@ class PermanentError(ConnectorError):
 class RecordError(ErpsyncError):
     """One record cannot be used; ``code`` is a short machine name such as ``unmapped_sku``."""
 
-    def __init__(self, message: str, *, code: str = "invalid", field: str | None = None, **kwargs: str | None) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self, message: str, *, code: str = "invalid", field: str | None = None, **kwargs: str | None
+    ) -> None:
+        super().__init__(message, **kwargs)
         self.code = code
         self.field = field
 

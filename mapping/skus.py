@@ -1,0 +1,217 @@
+"""SKU bindings: an external system's SKU and unit mapped to ours.
+
+A :class:`SkuBinding` says that ``external_sku`` in ``system`` is our ``sku``, and that one
+external unit is ``uom_factor`` base units (a channel selling packs of 6 has factor 6). A
+:class:`Binder` applies the bindings of one system to canonical records: SKUs are rewritten,
+quantities multiplied by the factor and unit prices divided by it.
+
+Modes: ``identity`` uses a binding where one exists and keeps the SKU as it is otherwise;
+``bound`` demands a binding for every SKU and raises ``RecordError(code="unmapped_sku")``
+naming ``system:external_sku`` when there is none.
+
+The engine loads only the bindings a page needs: :func:`external_skus` lists the SKUs of a page
+of records or canonical dicts. :func:`read_bindings_csv` reads a bindings file
+(``system,external_sku,sku,uom_factor``) and reports every bad row at once as ``ValueError``
+lines ``FILE:LINE column: message``.
+
+>>> binder = Binder("shopify", {"P6": SkuBinding("shopify", "P6", "A-1", 6)}, "bound")
+>>> binder.resolve("P6")
+('A-1', 6)
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from mapping.errors import RecordError
+from mapping.records import Order, OrderLine, Product, Record, Shipment, ShipmentLine, StockLevel
+
+__all__ = ["Binder", "BindingMode", "SkuBinding", "external_skus", "read_bindings_csv"]
+
+BindingMode = Literal["identity", "bound"]
+_SKU_MAX = 64
+_COLUMNS = ("system", "external_sku", "sku", "uom_factor")
+
+
+@dataclass(frozen=True, slots=True)
+class SkuBinding:
+    """``external_sku`` of ``system`` is our ``sku``; one external unit is ``uom_factor`` base units."""
+
+    system: str
+    external_sku: str
+    sku: str
+    uom_factor: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("system", "external_sku", "sku"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be non-empty text, got {value!r}")
+        if len(self.sku) > _SKU_MAX:
+            raise ValueError(f"sku is longer than {_SKU_MAX} characters: {self.sku!r}")
+        factor = self.uom_factor
+        if isinstance(factor, bool) or not isinstance(factor, int) or factor <= 0:
+            raise ValueError(f"uom_factor must be a positive whole number, got {factor!r}")
+
+
+class Binder:
+    """Applies one system's SKU bindings to canonical records."""
+
+    def __init__(
+        self, system: str, bindings: Mapping[str, SkuBinding], mode: BindingMode = "identity"
+    ) -> None:
+        if mode not in ("identity", "bound"):
+            raise ValueError(f"binding mode must be 'identity' or 'bound', got {mode!r}")
+        for external_sku, binding in bindings.items():
+            if binding.system != system or binding.external_sku != external_sku:
+                raise ValueError(f"binding {binding!r} is filed under {system}:{external_sku}")
+        self.system = system
+        self.bindings = bindings
+        self.mode = mode
+
+    def resolve(self, external_sku: str) -> tuple[str, int]:
+        """Return ``(sku, uom_factor)`` for an external SKU; ``RecordError`` when bound and unknown."""
+        binding = self.bindings.get(external_sku)
+        if binding is not None:
+            return binding.sku, binding.uom_factor
+        if self.mode == "identity":
+            return external_sku, 1
+        raise RecordError(
+            f"no SKU binding for {self.system}:{external_sku}; "
+            "add it with `erpsync mapping import-skus` or in the config",
+            code="unmapped_sku",
+            field="sku",
+        )
+
+    def apply(self, record: Record) -> Record:
+        """Return the record with our SKUs and quantities in base units (unchanged if none apply)."""
+        if self.mode == "identity" and not self.bindings:
+            return record
+        if isinstance(record, StockLevel | Product):
+            return self._bind_item(record)
+        if isinstance(record, Order):
+            lines = tuple(self._bind_line(line, index) for index, line in enumerate(record.lines))
+            return record.model_copy(update={"lines": lines})
+        if isinstance(record, Shipment):
+            shipped = tuple(self._bind_line(line, index) for index, line in enumerate(record.lines))
+            return record.model_copy(update={"lines": shipped})
+        return record
+
+    def _resolve(self, external_sku: str, field: str) -> tuple[str, int]:
+        try:
+            return self.resolve(external_sku)
+        except RecordError as exc:
+            exc.field = field
+            raise
+
+    def _bind_item(self, record: StockLevel | Product) -> Record:
+        sku, factor = self._resolve(record.sku, "sku")
+        if sku == record.sku and factor == 1:
+            return record
+        update: dict[str, Any] = {"sku": sku}
+        if isinstance(record, StockLevel):
+            update["on_hand"] = record.on_hand * factor
+        return record.model_copy(update=update)
+
+    def _bind_line(self, line: OrderLine | ShipmentLine, index: int) -> OrderLine | ShipmentLine:
+        sku, factor = self._resolve(line.sku, f"lines[{index}].sku")
+        if sku == line.sku and factor == 1:
+            return line
+        update: dict[str, Any] = {"sku": sku, "qty": line.qty * factor}
+        if isinstance(line, OrderLine):
+            update["unit_price"] = line.unit_price / factor
+        return line.model_copy(update=update)
+
+
+def external_skus(items: Iterable[Record | Mapping[str, Any]]) -> set[str]:
+    """Return every SKU named by records or canonical dicts (top-level ``sku`` and ``lines[].sku``)."""
+    found: set[str] = set()
+    for item in items:
+        if isinstance(item, Record):
+            sku = getattr(item, "sku", None)
+            lines = getattr(item, "lines", ())
+        else:
+            sku = item.get("sku")
+            lines = item.get("lines") or ()
+        if isinstance(sku, str):
+            found.add(sku)
+        for line in lines:
+            line_sku = line.get("sku") if isinstance(line, Mapping) else getattr(line, "sku", None)
+            if isinstance(line_sku, str):
+                found.add(line_sku)
+    return found
+
+
+def _parse_row(row: Mapping[str, Any], default_system: str | None) -> tuple[SkuBinding | None, list[str]]:
+    """Return the binding of one CSV row, or the problems as ``column: message`` texts."""
+    problems: list[str] = []
+    if row.get(None):  # type: ignore[call-overload]  # csv files extra values under the None key
+        problems.append("row: more values than header columns")
+    values = {}
+    for column in _COLUMNS:
+        raw = row.get(column)
+        values[column] = raw.strip() if isinstance(raw, str) else None
+    if not values["system"]:
+        values["system"] = default_system
+        if default_system is None:
+            problems.append("system: empty (and no default system given)")
+    for column in ("external_sku", "sku"):
+        if values[column] is None:
+            problems.append(f"{column}: missing value")
+        elif not values[column]:
+            problems.append(f"{column}: empty")
+    sku = values["sku"] or ""
+    if len(sku) > _SKU_MAX:
+        problems.append(f"sku: longer than {_SKU_MAX} characters")
+    factor_text = values["uom_factor"] or "1"
+    factor = int(factor_text) if factor_text.isdecimal() else 0
+    if factor <= 0:
+        problems.append(f"uom_factor: {factor_text!r} is not a positive whole number")
+    if problems:
+        return None, problems
+    return SkuBinding(str(values["system"]), str(values["external_sku"]), sku, factor), []
+
+
+def _check_header(fieldnames: Sequence[str] | None, default_system: str | None) -> list[str]:
+    names = [name.strip() for name in fieldnames or []]
+    required = ["external_sku", "sku"] + ([] if default_system else ["system"])
+    problems = [f"header: missing column {name!r}" for name in required if name not in names]
+    problems += [f"header: unknown column {name!r}" for name in names if name not in _COLUMNS]
+    if problems:
+        problems.append(f"header: expected {','.join(_COLUMNS)} (system and uom_factor may be left out)")
+    return problems
+
+
+def read_bindings_csv(path: str | Path, default_system: str | None = None) -> list[SkuBinding]:
+    """Return the bindings of a CSV file; ``ValueError`` lists every bad row as ``FILE:LINE column: msg``."""
+    problems: list[str] = []
+    bindings: dict[tuple[str, str], tuple[SkuBinding, int]] = {}
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = _check_header(reader.fieldnames, default_system)
+            if header:
+                raise ValueError("\n".join(f"{path}:1 {problem}" for problem in header))
+            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+            for row in reader:
+                line = reader.line_num
+                binding, row_problems = _parse_row(row, default_system)
+                problems += [f"{path}:{line} {problem}" for problem in row_problems]
+                if binding is None:
+                    continue
+                key = (binding.system, binding.external_sku)
+                seen = bindings.setdefault(key, (binding, line))
+                if seen[0] != binding:
+                    first = f"{seen[0].sku} x{seen[0].uom_factor} on line {seen[1]}"
+                    problems.append(f"{path}:{line} sku: duplicate {key[0]}:{key[1]} conflicts with {first}")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
+    if problems:
+        raise ValueError("\n".join(problems))
+    return [binding for binding, _ in bindings.values()]
