@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
-from rich.console import Console
 
+from erpsync.console import make_console
 from erpsync.context import AppContext
 from erpsync.logging import configure_logging
 from mapping.errors import ConfigError, ErpsyncError
@@ -34,7 +33,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     add_completion=False,
 )
-err = Console(stderr=True, highlight=False)
+err = make_console(stderr=True)
 
 
 @app.callback()
@@ -43,18 +42,34 @@ def _root(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", "-c", envvar="ERPSYNC_CONFIG", help="Config file (default ./erpsync.yaml).", show_default=False
+            "--config",
+            "-c",
+            envvar="ERPSYNC_CONFIG",
+            help="Config file (default ./erpsync.yaml).",
+            show_default=False,
         ),
     ] = None,
     log_format: Annotated[
-        str, typer.Option("--log-format", help="auto (console on a terminal, else JSON), console or json.")
-    ] = "auto",
-    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+        str | None,
+        typer.Option(
+            "--log-format",
+            help="auto (console on a terminal, else JSON lines), console or json. Default: logging.format.",
+            show_default=False,
+        ),
+    ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level",
+            help="debug, info, warning or error. Default: the config's logging.level.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    if log_format not in ("auto", "console", "json"):
-        raise typer.BadParameter("use auto, console or json", param_hint="--log-format")
-    configure_logging(log_level, log_format)  # type: ignore[arg-type]
-    ctx.obj = AppContext(config_path=config)
+    if log_format not in (None, "auto", "console", "json"):
+        raise ConfigError(f"--log-format: use auto, console or json, not {log_format!r}")
+    configure_logging(log_level or "info", log_format or "auto")  # type: ignore[arg-type]
+    ctx.obj = AppContext(config_path=config, log_level=log_level, log_format=log_format)
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -66,9 +81,11 @@ def app_context(ctx: typer.Context) -> AppContext:
 
 
 def _register_commands() -> None:
-    from erpsync import cli_admin
+    from erpsync import cli_admin, cli_data, cli_sync
 
     cli_admin.register(app)
+    cli_sync.register(app)
+    cli_data.register(app)
 
 
 _register_commands()
@@ -77,13 +94,10 @@ _register_commands()
 def run_cli(argv: list[str]) -> int:
     """Run the CLI with ``argv`` and return the exit code (errors already printed)."""
     try:
-        result = app(args=argv, prog_name="erpsync", standalone_mode=False)
-    except click.exceptions.UsageError as exc:
-        exc.show(file=sys.stderr)
-        return EXIT_USAGE
-    except click.exceptions.Abort:
-        err.print("aborted")
-        return EXIT_FAILURE
+        app(args=argv, prog_name="erpsync", standalone_mode=True)
+    except SystemExit as exc:  # click's standalone mode ends every run with SystemExit
+        code = exc.code
+        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_FAILURE)
     except ConfigError as exc:
         for problem in exc.problems:
             err.print(problem, markup=False)
@@ -93,9 +107,13 @@ def run_cli(argv: list[str]) -> int:
     except ErpsyncError as exc:
         err.print(f"error: {exc}", markup=False)
         return EXIT_FAILURE
-    return result if isinstance(result, int) else EXIT_OK
+    return EXIT_OK
 
 
 def main() -> None:
     """Console-script entry point."""
     sys.exit(run_cli(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

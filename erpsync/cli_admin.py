@@ -5,18 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from config import format_duration
 from connectors.registry import known_kinds
+from erpsync.console import make_console
 from store import migrate
 from sync.status import stream_status
 
-out = Console(highlight=False)
+out = make_console()
 
 config_app = typer.Typer(help="Check the config file.", no_args_is_help=True)
 db_app = typer.Typer(help="Create or upgrade the central database schema.", no_args_is_help=True)
-connectors_app = typer.Typer(help="Connector kinds installed and connectors configured.", no_args_is_help=True)
+connectors_app = typer.Typer(
+    help="Connector kinds installed and connectors configured.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -84,7 +87,8 @@ def connectors_list(ctx: typer.Context) -> None:
     table = Table("name", "kind", "enabled", "streams", title="configured connectors")
     for conn in cfg.connectors:
         streams = ", ".join(
-            f"{name} ({s.every or s.cron or 'manual'})" for name, s in conn.streams.items()
+            f"{name} ({format_duration(s.every) if s.every else s.cron or 'manual'})"
+            for name, s in conn.streams.items()
         )
         table.add_row(conn.name, conn.kind, "yes" if conn.enabled else "no", streams or "-")
     out.print(table)
@@ -95,7 +99,9 @@ def status(ctx: typer.Context) -> None:
     cfg = app_ctx.config
     configured = [(c.name, s) for c in cfg.connectors for s in c.streams]
     rows = stream_status(app_ctx.engine, configured)
-    table = Table("connector", "stream", "last run", "outcome", "cursor", "in", "changed", "quarantine", "lag")
+    table = Table(
+        "connector", "stream", "last run", "outcome", "cursor", "in", "changed", "quarantine", "lag"
+    )
     for row in rows:
         table.add_row(*row.cells())
     out.print(table if rows else "no streams configured and no runs recorded yet")

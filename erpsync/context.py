@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from config import ErpsyncConfig, load_config, load_config_text
+from erpsync.logging import configure_logging
 from store.db import make_engine
 
 DEFAULT_CONFIG = Path("erpsync.yaml")
@@ -26,13 +27,21 @@ class AppContext:
 
     config_path: Path | None = None
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    #: logging options given on the command line; they win over the config's ``logging:``
+    log_level: str | None = None
+    log_format: str | None = None
 
     @cached_property
     def config(self) -> ErpsyncConfig:
-        explicit = self.config_path or (Path(self.env["ERPSYNC_CONFIG"]) if self.env.get("ERPSYNC_CONFIG") else None)
+        explicit = self.config_path or (
+            Path(self.env["ERPSYNC_CONFIG"]) if self.env.get("ERPSYNC_CONFIG") else None
+        )
         if explicit is None and not DEFAULT_CONFIG.exists():
-            return load_config_text("", "<defaults>", env=self.env)
-        return load_config(explicit or DEFAULT_CONFIG, env=self.env)
+            cfg = load_config_text("", "<defaults>", env=self.env)
+        else:
+            cfg = load_config(explicit or DEFAULT_CONFIG, env=self.env)
+        configure_logging(self.log_level or cfg.logging.level, self.log_format or cfg.logging.format)  # type: ignore[arg-type]
+        return cfg
 
     @cached_property
     def engine(self) -> Engine:

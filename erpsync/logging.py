@@ -18,6 +18,16 @@ from connectors.redact import redact_event
 LogFormat = Literal["auto", "console", "json"]
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time (it may be replaced after set-up)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
     """Configure structlog (and the stdlib loggers of our libraries) for this process."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
@@ -37,12 +47,12 @@ def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     # Libraries that log through the stdlib (apscheduler, urllib3, alembic) go through the same
     # redaction and rendering.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_CurrentStderr())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],

@@ -45,29 +45,48 @@ def apply_locations(engine: Engine, specs: Sequence[LocationSpec]) -> dict[str, 
             conn,
             Location.__table__,  # type: ignore[arg-type]
             [
-                {"code": s.code, "name": s.name, "kind": s.kind, "priority": s.priority,
-                 "safety_stock": s.safety_stock, "active": True, "updated_at": now}
+                {
+                    "code": s.code,
+                    "name": s.name,
+                    "kind": s.kind,
+                    "priority": s.priority,
+                    "safety_stock": s.safety_stock,
+                    "active": True,
+                    "updated_at": now,
+                }
                 for s in specs
             ],
             key=["code"],
-            update={"name": NEW, "kind": NEW, "priority": NEW, "safety_stock": NEW, "active": NEW,
-                    "updated_at": NEW},
+            update={
+                "name": NEW,
+                "kind": NEW,
+                "priority": NEW,
+                "safety_stock": NEW,
+                "active": NEW,
+                "updated_at": NEW,
+            },
         )
-        ids = {code: loc_id for code, loc_id in conn.execute(select(Location.code, Location.id))}
+        ids = dict(conn.execute(select(Location.code, Location.id)).tuples().all())
         declared = {s.code for s in specs}
         conn.execute(
-            update(Location).where(Location.code.not_in(declared) if declared else Location.id.is_not(None))
+            update(Location)
+            .where(Location.code.not_in(declared) if declared else Location.id.is_not(None))
             .values(active=False)
         )
         for s in specs:
             conn.execute(
-                update(Location).where(Location.id == ids[s.code])
+                update(Location)
+                .where(Location.id == ids[s.code])
                 .values(parent_id=ids[s.parent] if s.parent else None)
             )
         if ids:
-            conn.execute(delete(LocationRegion).where(LocationRegion.location_id.in_([ids[c] for c in declared])))
+            conn.execute(
+                delete(LocationRegion).where(LocationRegion.location_id.in_([ids[c] for c in declared]))
+            )
         regions = [
-            {"location_id": ids[s.code], "region": r, "level": region_level(r)} for s in specs for r in s.regions
+            {"location_id": ids[s.code], "region": r, "level": region_level(r)}
+            for s in specs
+            for r in s.regions
         ]
         if regions:
             conn.execute(insert(LocationRegion), regions)

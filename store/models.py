@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -51,7 +51,7 @@ ID = BigInteger().with_variant(Integer(), "sqlite")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONText(), Decimal: MONEY}
+    type_annotation_map: ClassVar = {datetime: UTCDateTime(), dict[str, Any]: JSONText(), Decimal: MONEY}
 
 
 def _id() -> Mapped[int]:
@@ -188,9 +188,7 @@ class SalesOrder(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    lines: Mapped[list[OrderLine]] = relationship(
-        cascade="all, delete-orphan", order_by="OrderLine.line_no"
-    )
+    lines: Mapped[list[OrderLine]] = relationship(cascade="all, delete-orphan", order_by="OrderLine.line_no")
 
 
 class OrderLine(Base):

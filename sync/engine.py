@@ -19,7 +19,7 @@ re-reads a window before an ISO-timestamp cursor to catch late updates.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +33,7 @@ from mapping.records import Record, utcnow
 from store.models import SyncCursor, SyncRun
 from store.upsert import NEW, upsert
 from sync import lease as leases
+from sync.prefetch import prefetch
 from sync.quarantine import Refused, quarantine_records, resolve_records
 from sync.reconcile import RECONCILERS, PageContext
 
@@ -41,9 +42,10 @@ log = structlog.get_logger("erpsync.sync")
 
 @dataclass
 class MappedPage:
-    """A page after mapping: usable records (by key) and refused ones."""
+    """A page after mapping: usable records and their raw payloads (by key), and refused ones."""
 
     records: dict[str, Record] = field(default_factory=dict)
+    raws: dict[str, dict[str, Any]] = field(default_factory=dict)
     refused: list[Refused] = field(default_factory=list)
 
 
@@ -106,8 +108,13 @@ def run_stream(
     full: bool = False,
     stop: threading.Event | None = None,
     on_page: PageHook | None = None,
+    pages: Iterable[Page] | None = None,
 ) -> RunResult:
-    """Run ``job`` once: every page from the saved cursor (or from scratch with ``full``)."""
+    """Run ``job`` once: every page from the saved cursor (or from scratch with ``full``).
+
+    ``pages`` replaces the connector's own reading (used to replay quarantined payloads); such
+    pages carry no cursor, so the saved cursor does not move.
+    """
     name, stream = job.connector.name, job.stream
     job.connector.stream(stream)  # unknown stream: PermanentError before any bookkeeping
     owner = owner or leases.worker_id()
@@ -120,7 +127,10 @@ def run_stream(
     bound = log.bind(connector=name, stream=stream, run=result.run_id)
     bound.info("run started", cursor=saved, full=full)
     try:
-        for page in job.connector.fetch(stream, apply_lag(saved, job.lag)):
+        source = (
+            pages if pages is not None else prefetch(job.connector.fetch(stream, apply_lag(saved, job.lag)))
+        )
+        for page in source:
             _land_page(engine, job, lease, result, page)
             if on_page is not None:
                 on_page(result)
@@ -159,7 +169,11 @@ def _land_page(engine: Engine, job: StreamJob, lease: leases.Lease, result: RunR
             reconcile = RECONCILERS[type(records[0])]
             outcome = reconcile(conn, records, PageContext(name, result.run_id, job.seal))
             after.changed += outcome.changed
-            refused += [Refused(r.key, r.model_dump(mode="json"), e) for r, e in outcome.refused or []]
+            key_of = {id(record): key for key, record in mapped.records.items()}
+            refused += [
+                Refused(key_of[id(r)], mapped.raws.get(key_of[id(r)]) or r.model_dump(mode="json"), e)
+                for r, e in outcome.refused or []
+            ]
             refused_keys = {r.key for r in refused}
             resolve_records(conn, name, stream, [k for k in mapped.records if k not in refused_keys])
         quarantine_records(conn, name, stream, refused)
@@ -186,8 +200,12 @@ def _start_run(engine: Engine, connector: str, stream: str, owner: str, cursor: 
     with engine.begin() as conn:
         res = conn.execute(
             insert(SyncRun).values(
-                connector=connector, stream=stream, owner=owner, status="running",
-                started_at=utcnow(), cursor_before=cursor,
+                connector=connector,
+                stream=stream,
+                owner=owner,
+                status="running",
+                started_at=utcnow(),
+                cursor_before=cursor,
             )
         )
         return int(res.inserted_primary_key[0])  # type: ignore[index]
@@ -198,8 +216,12 @@ def _update_run(conn: Connection, result: RunResult, **extra: Any) -> None:
         update(SyncRun)
         .where(SyncRun.id == result.run_id)
         .values(
-            pages=result.pages, records_in=result.records_in, records_changed=result.changed,
-            records_quarantined=result.quarantined, cursor_after=result.cursor, **extra,
+            pages=result.pages,
+            records_in=result.records_in,
+            records_changed=result.changed,
+            records_quarantined=result.quarantined,
+            cursor_after=result.cursor,
+            **extra,
         )
     )
 

@@ -49,7 +49,7 @@ def _locked_row(conn: Connection, connector: str, stream: str) -> SyncLease | No
 
 
 def acquire(
-    engine: Engine, connector: str, stream: str, owner: str, ttl: timedelta, now: datetime | None = None
+    engine: Engine, connector: str, stream: str, owner: str, ttl: timedelta, *, now: datetime | None = None
 ) -> Lease | None:
     """Take the stream's lease for ``owner`` and return it, or None if another worker holds it."""
     now = now or utcnow()

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, select, update
+from sqlalchemy.orm import Session
 
 from mapping.errors import RecordError
 from mapping.records import utcnow
@@ -63,7 +64,7 @@ def quarantine_records(conn: Connection, connector: str, stream: str, refused: S
             "payload": NEW,
             "status": NEW,
             "last_seen": NEW,
-            "seen_count": increment(table.c.seen_count),  # type: ignore[attr-defined]
+            "seen_count": increment(table.c.seen_count),
         },
     )
 
@@ -82,3 +83,42 @@ def resolve_records(conn: Connection, connector: str, stream: str, keys: Sequenc
         )
         .values(status="resolved", last_seen=utcnow())
     )
+
+
+def list_quarantine(
+    conn: Connection,
+    *,
+    connector: str | None = None,
+    stream: str | None = None,
+    reason: str | None = None,
+    status: str | None = "open",
+    limit: int = 200,
+) -> list[Quarantine]:
+    """Quarantined records, newest first, filtered as asked."""
+    query = select(Quarantine).order_by(Quarantine.last_seen.desc(), Quarantine.id.desc()).limit(limit)
+    for column, value in (
+        (Quarantine.connector, connector),
+        (Quarantine.stream, stream),
+        (Quarantine.reason_code, reason),
+        (Quarantine.status, status),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    with Session(conn) as session:
+        return list(session.scalars(query))
+
+
+def get_quarantined(conn: Connection, ids: Sequence[int]) -> list[Quarantine]:
+    """The quarantine rows with these ids (``RecordError``-free: missing ids are just absent)."""
+    with Session(conn) as session:
+        return list(session.scalars(select(Quarantine).where(Quarantine.id.in_(ids)).order_by(Quarantine.id)))
+
+
+def discard(conn: Connection, ids: Sequence[int]) -> int:
+    """Mark records as discarded (a person decided they need no action); returns how many."""
+    result = conn.execute(
+        update(Quarantine)
+        .where(Quarantine.id.in_(ids), Quarantine.status == "open")
+        .values(status="discarded")
+    )
+    return int(result.rowcount)

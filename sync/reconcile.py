@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, tuple_
@@ -29,6 +30,9 @@ from store.models import Location, OrderLine, SalesOrder, StockMovement
 from store.models import Product as ProductRow
 from store.models import StockLevel as StockRow
 from store.upsert import NEW, increment, upsert
+
+#: prices keep four decimals (DECIMAL(18,4)); a pack price divided by its factor is rounded here
+PRICE_STEP = Decimal("0.0001")
 
 
 @dataclass
@@ -77,7 +81,7 @@ def reconcile_products(conn: Connection, records: Sequence[Product], ctx: PageCo
 
 def _location_ids(conn: Connection, codes: set[str]) -> dict[str, int]:
     rows = conn.execute(select(Location.code, Location.id).where(Location.code.in_(codes)))
-    return {code: loc_id for code, loc_id in rows}
+    return dict(rows.tuples().all())
 
 
 def reconcile_stock(conn: Connection, records: Sequence[StockLevel], ctx: PageContext) -> Outcome:
@@ -90,15 +94,24 @@ def reconcile_stock(conn: Connection, records: Sequence[StockLevel], ctx: PageCo
             known.append((r, locations[r.location]))
         else:
             refused.append(
-                (r, RecordError(f"unknown location {r.location!r}; add it under `locations:` in the config",
-                                code="unknown_location", field="location"))
+                (
+                    r,
+                    RecordError(
+                        f"unknown location {r.location!r}; add it under `locations:` in the config",
+                        code="unknown_location",
+                        field="location",
+                    ),
+                )
             )
-    keys = [(r.sku, loc) for r, loc in known]
     existing: dict[tuple[str, int], tuple[int, int]] = {}
-    if keys:
+    if known:
+        # Two plain IN lists (a superset of the page's pairs) compile far faster than a tuple IN.
         for sku, loc, on_hand, reserved in conn.execute(
             select(StockRow.sku, StockRow.location_id, StockRow.on_hand, StockRow.reserved)
-            .where(tuple_(StockRow.sku, StockRow.location_id).in_(keys))
+            .where(
+                StockRow.sku.in_({r.sku for r, _ in known}),
+                StockRow.location_id.in_({loc for _, loc in known}),
+            )
             .with_for_update()
         ):
             existing[(sku, loc)] = (on_hand, reserved)
@@ -109,24 +122,46 @@ def reconcile_stock(conn: Connection, records: Sequence[StockLevel], ctx: PageCo
         old_on_hand, reserved = existing.get((r.sku, loc), (None, 0))
         if old_on_hand == r.on_hand:
             continue
-        levels.append({
-            "sku": r.sku, "location_id": loc, "on_hand": r.on_hand, "reserved": 0, "version": 1,
-            "source": ctx.connector, "source_as_of": r.as_of or now, "updated_at": now,
-        })
-        ledger.append({
-            "sku": r.sku, "location_id": loc, "reason": "sync",
-            "delta_on_hand": r.on_hand - (old_on_hand or 0), "delta_reserved": 0,
-            "on_hand_after": r.on_hand, "reserved_after": reserved,
-            "ref_type": "sync_run", "ref": str(ctx.run_id), "source": ctx.connector, "created_at": now,
-        })
+        levels.append(
+            {
+                "sku": r.sku,
+                "location_id": loc,
+                "on_hand": r.on_hand,
+                "reserved": 0,
+                "version": 1,
+                "source": ctx.connector,
+                "source_as_of": r.as_of or now,
+                "updated_at": now,
+            }
+        )
+        ledger.append(
+            {
+                "sku": r.sku,
+                "location_id": loc,
+                "reason": "sync",
+                "delta_on_hand": r.on_hand - (old_on_hand or 0),
+                "delta_reserved": 0,
+                "on_hand_after": r.on_hand,
+                "reserved_after": reserved,
+                "ref_type": "sync_run",
+                "ref": str(ctx.run_id),
+                "source": ctx.connector,
+                "created_at": now,
+            }
+        )
     table = StockRow.__table__
     upsert(
         conn,
         table,  # type: ignore[arg-type]
         levels,
         key=["sku", "location_id"],
-        update={"on_hand": NEW, "source": NEW, "source_as_of": NEW, "updated_at": NEW,
-                "version": increment(table.c.version)},  # type: ignore[attr-defined]
+        update={
+            "on_hand": NEW,
+            "source": NEW,
+            "source_as_of": NEW,
+            "updated_at": NEW,
+            "version": increment(table.c.version),
+        },
     )
     if ledger:
         conn.execute(insert(StockMovement), ledger)
@@ -149,20 +184,24 @@ def _region(order: Order) -> str | None:
 def reconcile_orders(conn: Connection, records: Sequence[Order], ctx: PageContext) -> Outcome:
     """Insert new orders, replace changed ones (header and lines), skip unchanged re-reads."""
     keys = [(o.channel, o.external_id) for o in records]
-    stored = dict(
-        ((ch, ext), digest)
+    stored = {
+        (ch, ext): digest
         for ch, ext, digest in conn.execute(
             select(SalesOrder.channel, SalesOrder.external_id, SalesOrder.payload_digest)
             .where(tuple_(SalesOrder.channel, SalesOrder.external_id).in_(keys))
             .with_for_update()
         )
-    )
+    }
     now = utcnow()
     changed = [(o, d) for o in records if stored.get((o.channel, o.external_id)) != (d := order_digest(o))]
     if not changed:
         return Outcome()
     header_rows = [_order_row(o, digest, ctx, now) for o, digest in changed]
-    new_values = [c for c in header_rows[0] if c not in ("status", "hold_reason", "created_at", "channel", "external_id")]
+    new_values = [
+        c
+        for c in header_rows[0]
+        if c not in ("status", "hold_reason", "created_at", "channel", "external_id")
+    ]
     upsert(
         conn,
         SalesOrder.__table__,  # type: ignore[arg-type]
@@ -170,20 +209,28 @@ def reconcile_orders(conn: Connection, records: Sequence[Order], ctx: PageContex
         key=["channel", "external_id"],
         update=dict.fromkeys(new_values, NEW),
     )
-    ids = dict(
-        ((ch, ext), oid)
+    ids = {
+        (ch, ext): oid
         for ch, ext, oid in conn.execute(
             select(SalesOrder.channel, SalesOrder.external_id, SalesOrder.id).where(
-                tuple_(SalesOrder.channel, SalesOrder.external_id).in_([(o.channel, o.external_id) for o, _ in changed])
+                tuple_(SalesOrder.channel, SalesOrder.external_id).in_(
+                    [(o.channel, o.external_id) for o, _ in changed]
+                )
             )
         )
-    )
+    }
     conn.execute(delete(OrderLine).where(OrderLine.order_id.in_(ids.values())))
     line_rows = [
         {
-            "order_id": ids[(o.channel, o.external_id)], "line_no": n, "external_line_id": line.external_line_id,
-            "sku": line.sku, "description": line.description, "qty": line.qty, "unit_price": line.unit_price,
-            "qty_shipped": 0, "qty_returned": 0,
+            "order_id": ids[(o.channel, o.external_id)],
+            "line_no": n,
+            "external_line_id": line.external_line_id,
+            "sku": line.sku,
+            "description": line.description,
+            "qty": line.qty,
+            "unit_price": line.unit_price.quantize(PRICE_STEP),
+            "qty_shipped": 0,
+            "qty_returned": 0,
         }
         for o, _ in changed
         for n, line in enumerate(o.lines, start=1)
@@ -197,11 +244,21 @@ def _order_row(o: Order, digest: str, ctx: PageContext, now: Any) -> dict[str, A
     if o.ship_to is not None and ctx.seal is not None:
         sealed = ctx.seal(o.ship_to.model_dump_json())
     return {
-        "channel": o.channel, "external_id": o.external_id, "status": "received",
-        "source_status": o.status, "hold_reason": None, "placed_at": o.placed_at,
-        "source_updated_at": o.updated_at, "currency": o.currency, "total": o.total,
-        "customer_ref": o.customer_ref, "ship_region": _region(o), "ship_to_sealed": sealed,
-        "payload_digest": digest, "created_at": now, "updated_at": now,
+        "channel": o.channel,
+        "external_id": o.external_id,
+        "status": "received",
+        "source_status": o.status,
+        "hold_reason": None,
+        "placed_at": o.placed_at,
+        "source_updated_at": o.updated_at,
+        "currency": o.currency,
+        "total": o.total,
+        "customer_ref": o.customer_ref,
+        "ship_region": _region(o),
+        "ship_to_sealed": sealed,
+        "payload_digest": digest,
+        "created_at": now,
+        "updated_at": now,
     }
 
 

@@ -63,7 +63,9 @@ def stream_status(engine: Engine, configured: Iterable[Key] = ()) -> list[Stream
     """Status of every configured stream and of every stream that has ever run, sorted."""
     with engine.connect() as conn:
         latest = select(func.max(SyncRun.id)).group_by(SyncRun.connector, SyncRun.stream)
-        runs = {(r.connector, r.stream): r for r in conn.execute(select(SyncRun).where(SyncRun.id.in_(latest)))}
+        runs = {
+            (r.connector, r.stream): r for r in conn.execute(select(SyncRun).where(SyncRun.id.in_(latest)))
+        }
         ok = conn.execute(
             select(SyncRun.connector, SyncRun.stream, func.max(SyncRun.finished_at))
             .where(SyncRun.status == "ok")
@@ -71,14 +73,14 @@ def stream_status(engine: Engine, configured: Iterable[Key] = ()) -> list[Stream
         ).all()
         last_ok = {(c, s): t for c, s, t in ok}
         cursors = {(c.connector, c.stream): c.value for c in conn.execute(select(SyncCursor))}
-        quarantine = dict(
-            ((c, s), n)
+        quarantine = {
+            (c, s): n
             for c, s, n in conn.execute(
                 select(Quarantine.connector, Quarantine.stream, func.count())
                 .where(Quarantine.status == "open")
                 .group_by(Quarantine.connector, Quarantine.stream)
             )
-        )
+        }
     keys = sorted(set(configured) | set(runs) | set(cursors) | set(quarantine))
     result = []
     for key in keys:

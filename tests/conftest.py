@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import structlog
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -43,6 +44,13 @@ def _scratch_mysql_url(tag: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
         admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """Each test starts with structlog's defaults (CLI tests configure logging for the process)."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture
@@ -89,4 +97,4 @@ def store_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     """A migrated, empty store on each backend in turn."""
     engine: Engine = request.getfixturevalue(f"_migrated_{request.param}")
     _wipe(engine)
-    yield engine
+    return engine

@@ -64,7 +64,9 @@ def plain_mapper(stream: str) -> Callable[[Engine, list[dict[str, Any]]], Mapped
             except ValidationError as exc:
                 err = exc.errors()[0]
                 field = ".".join(str(p) for p in err["loc"])
-                page.refused.append(Refused(str(raw["id"]), raw, RecordError(f"{field}: {err['msg']}", field=field)))
+                page.refused.append(
+                    Refused(str(raw["id"]), raw, RecordError(f"{field}: {err['msg']}", field=field))
+                )
                 continue
             page.records[record.key] = record
         return page

@@ -15,26 +15,37 @@ from tests.sync.fakes import ListSource, plain_mapper
 
 
 def stock_row(i: int, qty: int, updated: str, location: str = "WH1") -> dict[str, Any]:
-    return {"id": f"S{i}@{location}", "updated": updated,
-            "data": {"sku": f"S{i}", "location": location, "on_hand": qty}}
+    return {
+        "id": f"S{i}@{location}",
+        "updated": updated,
+        "data": {"sku": f"S{i}", "location": location, "on_hand": qty},
+    }
 
 
 def order_row(i: int, updated: str, qty: int = 1, bad: bool = False) -> dict[str, Any]:
     lines = [] if bad else [{"sku": f"S{i % 3}", "qty": qty, "unit_price": "9.90"}]
-    return {"id": f"O{i}", "updated": updated,
-            "data": {"channel": "shop", "external_id": f"O{i}", "status": "paid", "lines": lines}}
+    return {
+        "id": f"O{i}",
+        "updated": updated,
+        "data": {"channel": "shop", "external_id": f"O{i}", "status": "paid", "lines": lines},
+    }
 
 
 @pytest.fixture
 def locations(store_engine: Engine) -> Engine:
-    apply_locations(store_engine, [LocationSpec("WH1", "Factory", "warehouse"),
-                                   LocationSpec("WH2", "South", "distributor", parent="WH1")])
+    apply_locations(
+        store_engine,
+        [
+            LocationSpec("WH1", "Factory", "warehouse"),
+            LocationSpec("WH2", "South", "distributor", parent="WH1"),
+        ],
+    )
     return store_engine
 
 
 def levels(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return {sku: q for sku, q in conn.execute(select(StockLevel.sku, StockLevel.on_hand))}
+        return dict(conn.execute(select(StockLevel.sku, StockLevel.on_hand)).tuples().all())
 
 
 def count(engine: Engine, table: Any) -> int:
@@ -43,7 +54,9 @@ def count(engine: Engine, table: Any) -> int:
 
 
 def test_stock_lands_with_ledger_and_rereading_changes_nothing(locations: Engine) -> None:
-    source = ListSource("erp", {"stock": [stock_row(i, 10 * i, f"2026-01-01T00:00:0{i}") for i in range(1, 8)]})
+    source = ListSource(
+        "erp", {"stock": [stock_row(i, 10 * i, f"2026-01-01T00:00:0{i}") for i in range(1, 8)]}
+    )
     job = StreamJob(source, "stock", plain_mapper("stock"))
     first = run_stream(locations, job)
     assert (first.status, first.pages, first.records_in, first.changed) == ("ok", 3, 7, 7)
@@ -61,14 +74,19 @@ def test_stock_lands_with_ledger_and_rereading_changes_nothing(locations: Engine
     assert delta.changed == 1
     assert levels(locations)["S3"] == 5
     with locations.connect() as conn:
-        moves = conn.execute(select(StockMovement.delta_on_hand, StockMovement.on_hand_after)
-                             .where(StockMovement.sku == "S3").order_by(StockMovement.id)).all()
+        moves = conn.execute(
+            select(StockMovement.delta_on_hand, StockMovement.on_hand_after)
+            .where(StockMovement.sku == "S3")
+            .order_by(StockMovement.id)
+        ).all()
     assert [tuple(m) for m in moves] == [(30, 30), (-25, 5)]
 
 
 def test_unknown_location_is_quarantined_not_fatal(locations: Engine) -> None:
     rows = [stock_row(1, 4, "2026-01-01T00:00:01"), stock_row(2, 4, "2026-01-01T00:00:02", location="NOPE")]
-    result = run_stream(locations, StreamJob(ListSource("erp", {"stock": rows}), "stock", plain_mapper("stock")))
+    result = run_stream(
+        locations, StreamJob(ListSource("erp", {"stock": rows}), "stock", plain_mapper("stock"))
+    )
     assert (result.status, result.changed, result.quarantined) == ("ok", 1, 1)
     with locations.connect() as conn:
         q = conn.execute(select(Quarantine.reason_code, Quarantine.record_key, Quarantine.reason)).one()
@@ -124,7 +142,9 @@ def test_changed_order_replaces_lines_and_unchanged_is_skipped(locations: Engine
     rows[0]["data"]["lines"] = [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 4}]
     assert run_stream(locations, job, full=True).changed == 1
     with locations.connect() as conn:
-        got = conn.execute(select(OrderLine.line_no, OrderLine.sku, OrderLine.qty).order_by(OrderLine.line_no)).all()
+        got = conn.execute(
+            select(OrderLine.line_no, OrderLine.sku, OrderLine.qty).order_by(OrderLine.line_no)
+        ).all()
     assert [tuple(r) for r in got] == [(1, "A", 1), (2, "B", 4)]
     assert count(locations, SalesOrder) == 1
 

@@ -62,7 +62,9 @@ def test_worker_whose_lease_expired_mid_page_cannot_commit(wh: Engine) -> None:
     time.sleep(ttl.total_seconds() + 0.3)  # A is paused past its lease's expiry
 
     source_b = ListSource("erp", {"stock": [stock_row(1, 5, "t1")]})
-    took_over = run_stream(wh, StreamJob(source_b, "stock", plain_mapper("stock"), lease_ttl=ttl), owner="worker-b")
+    took_over = run_stream(
+        wh, StreamJob(source_b, "stock", plain_mapper("stock"), lease_ttl=ttl), owner="worker-b"
+    )
     assert took_over.status == "ok"
 
     wake_a.set()  # A wakes up holding a page and tries to commit it
@@ -81,10 +83,12 @@ def test_worker_whose_lease_expired_mid_page_cannot_commit(wh: Engine) -> None:
 def test_fence_rises_each_time_the_lease_changes_hands(wh: Engine) -> None:
     ttl = timedelta(seconds=30)
     first = leases.acquire(wh, "erp", "stock", "a", ttl)
-    assert first is not None and first.fence == 1
+    assert first is not None
+    assert first.fence == 1
     assert leases.acquire(wh, "erp", "stock", "b", ttl) is None
     leases.release(wh, first)
     second = leases.acquire(wh, "erp", "stock", "b", ttl)
-    assert second is not None and second.fence == 2
+    assert second is not None
+    assert second.fence == 2
     with wh.begin() as conn, pytest.raises(Exception, match="lease lost"):
         leases.check_fence(conn, first)

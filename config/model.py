@@ -1,0 +1,282 @@
+"""The shape of erpsync's config file, as pydantic models.
+
+One YAML file configures an installation: ``database``, ``logging``, ``connectors``,
+``locations``, ``routing``, ``alerts``, ``api`` and ``security``. Every section is optional (an
+empty file is a valid config keeping its data in ``sqlite:///var/erpsync.db``, relative to the
+working directory), an empty section means its defaults, and every model forbids unknown keys,
+so a typo is reported instead of silently ignored. Models are frozen.
+
+These models check one value at a time. Checks across entries (unique names, location parents),
+each connector's settings against its kind and line numbers are ``config.loader``'s job: load
+files with ``config.load_config`` rather than validating these models directly.
+
+Secrets (database url, api tokens, the encryption key, connector settings declared ``SecretStr``)
+are ``SecretStr``: ``repr`` and ``str`` show ``**********``; ``get_secret_value()`` gives the text.
+
+Errors: pydantic's ``ValidationError``; ``load_config`` turns it into ``ConfigError``.
+
+Example::
+
+    cfg = ErpsyncConfig.model_validate(
+        {"locations": [{"code": "WH1", "name": "Factory", "kind": "warehouse"}]}
+    )
+    cfg.locations[0].priority          # 100
+    cfg.database.url.get_secret_value()  # 'sqlite:///var/erpsync.db'
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from cryptography.fernet import Fernet
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from config.durations import check_cron, duration_input, format_duration
+from connectors.base import ConnectorSettings
+from mapping.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///var/erpsync.db"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+MIN_API_TOKEN_LENGTH = 16
+
+_CONNECTOR_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+_LOCATION_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+#: a length of time written like "30s", "5m", "1h30m" or "1d" (see ``config.durations``)
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(duration_input),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+#: a five-field cron line such as "0 6 * * 1-5"
+CronLine = Annotated[str, AfterValidator(check_cron)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Section):
+    """Where erpsync keeps its data. ``url`` is a SQLAlchemy url and may hold a password."""
+
+    url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    echo: bool = False
+
+
+class LoggingConfig(_Section):
+    """Log level (debug, info, warning, error, critical) and format (auto: console on a terminal)."""
+
+    level: str = "info"
+    format: Literal["auto", "console", "json"] = "auto"
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"unknown log level {value!r}; use one of {', '.join(LOG_LEVELS)}")
+        return level
+
+
+class StreamConfig(_Section):
+    """When and how one stream of a connector is read.
+
+    ``every`` (an interval) or ``cron`` (a five-field cron line) schedules the stream; with
+    neither it runs only when started by hand. ``lag`` re-reads that much before the saved cursor
+    for late updates, ``jitter`` spreads start times, ``staleness`` is how old the last successful
+    run may get before an alert. ``mapping`` is a field map (see ``mapping``), None for the
+    connector's default.
+    """
+
+    every: Duration | None = None
+    cron: CronLine | None = None
+    lag: Duration = timedelta(0)
+    enabled: bool = True
+    mapping: dict[str, Any] | None = None
+    jitter: Duration = timedelta(seconds=10)
+    staleness: Duration | None = None
+
+    @field_validator("every")
+    @classmethod
+    def _positive_interval(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("every must be longer than 0s (leave it out to run the stream by hand only)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> StreamConfig:
+        if self.every is not None and self.cron is not None:
+            raise ValueError("give either every or cron, not both")
+        return self
+
+
+class ConnectorConfig(_Section):
+    """One configured connection to an external system.
+
+    ``kind`` names the connector class (see ``connectors.registry``); ``settings`` are checked
+    against that class's ``Settings`` model when the file is loaded, and the validated object is
+    ``parsed_settings`` (it is not part of dumps; in ``settings`` its secret values stay
+    ``SecretStr``). ``skus``: "identity" when the external SKU is our SKU, "bound" when every
+    external SKU needs a binding to one of ours.
+    """
+
+    name: str
+    kind: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+    skus: Literal["identity", "bound"] = "identity"
+    streams: dict[str, StreamConfig] = Field(default_factory=dict)
+
+    _parsed_settings: ConnectorSettings | None = PrivateAttr(default=None)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _CONNECTOR_NAME.fullmatch(value):
+            raise ValueError(
+                "a connector name is 1-64 characters: lowercase letters, digits, '_' or '-', "
+                "starting with a letter"
+            )
+        return value
+
+    @property
+    def parsed_settings(self) -> ConnectorSettings:
+        """The settings validated against this connector kind's ``Settings`` model."""
+        if self._parsed_settings is None:
+            raise ConfigError(
+                f"settings of connector {self.name!r} were not checked against kind {self.kind!r}",
+                connector=self.name,
+                hint="load the config with config.load_config",
+            )
+        return self._parsed_settings
+
+    def attach_settings(self, settings: ConnectorSettings) -> None:
+        """Keep ``settings``, validated against this connector's kind, as ``parsed_settings``."""
+        self._parsed_settings = settings
+
+
+class LocationConfig(_Section):
+    """A place holding stock: a warehouse, an agent, a distributor or a retail shop.
+
+    ``parent`` is the code of the location supplying this one (None for the top of the tree),
+    ``regions`` the regions it serves, ``priority`` orders candidates (lower first) and
+    ``safety_stock`` units are never offered for sale.
+    """
+
+    code: str
+    name: str = Field(min_length=1)
+    kind: Literal["warehouse", "agent", "distributor", "retail"]
+    parent: str | None = None
+    regions: list[str] = Field(default_factory=list)
+    priority: int = 100
+    safety_stock: int = Field(default=0, ge=0)
+
+    @field_validator("code")
+    @classmethod
+    def _valid_code(cls, value: str) -> str:
+        if not _LOCATION_CODE.fullmatch(value):
+            raise ValueError("a location code is 1-64 characters: letters, digits, '_', '.' or '-'")
+        return value
+
+
+class RoutingConfig(_Section):
+    """Order routing rules (their shape is defined by ``routing``)."""
+
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class AlertsConfig(_Section):
+    """Alert language, notifiers and rules (their shape is defined by ``alerts``)."""
+
+    language: Literal["en", "zh-CN"] = "en"
+    notifiers: list[dict[str, Any]] = Field(default_factory=list)
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ApiToken(_Section):
+    """A bearer token for the HTTP API; ``locations`` limits a warehouse token to those codes."""
+
+    name: str = Field(min_length=1)
+    token: SecretStr
+    role: Literal["admin", "warehouse", "viewer"]
+    locations: list[str] = Field(default_factory=list)
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_API_TOKEN_LENGTH:
+            raise ValueError(
+                f"an api token must be at least {MIN_API_TOKEN_LENGTH} characters; "
+                "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+
+class ApiConfig(_Section):
+    """The HTTP API: the ``host:port`` it listens on and the tokens it accepts."""
+
+    listen: str = "127.0.0.1:8787"
+    tokens: list[ApiToken] = Field(default_factory=list)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("listen must be host:port, e.g. 127.0.0.1:8787 or 0.0.0.0:8787")
+        return value
+
+
+class SecurityConfig(_Section):
+    """``encryption_key``: the Fernet key that encrypts personal data (names, addresses) at rest."""
+
+    encryption_key: SecretStr | None = None
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            Fernet(value.get_secret_value().encode())
+        except ValueError:
+            raise ValueError(
+                "encryption_key must be a Fernet key (32 url-safe base64-encoded bytes); generate one with: "
+                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+            ) from None
+        return value
+
+
+class ErpsyncConfig(_Section):
+    """The whole config file."""
+
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    connectors: list[ConnectorConfig] = Field(default_factory=list)
+    locations: list[LocationConfig] = Field(default_factory=list)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections_mean_defaults(cls, data: Any) -> Any:
+        # "database:" with every key commented out parses as None
+        if isinstance(data, dict):
+            known = cls.model_fields
+            return {key: value for key, value in data.items() if value is not None or key not in known}
+        return data

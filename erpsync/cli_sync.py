@@ -1,0 +1,122 @@
+"""CLI commands that move data: ``sync`` (once, in the foreground) and ``run`` (the service)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from erpsync.console import make_console
+from erpsync.context import AppContext
+from erpsync.wiring import location_specs, plan_streams
+from mapping.errors import ConfigError
+from store import migrate
+from store.locations import apply_locations
+from sync.engine import RunResult, run_stream
+from sync.scheduler import Service
+
+out = make_console()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sync")(sync_command)
+    app.command("run")(run_command)
+
+
+def prepare_store(ctx: AppContext) -> None:
+    """Refuse to work on an outdated schema; bring the location table in line with the config."""
+    todo = migrate.pending(ctx.engine)
+    if todo:
+        raise ConfigError(
+            f"the database schema is not up to date (pending {', '.join(todo)}); run `erpsync db upgrade`"
+        )
+    apply_locations(ctx.engine, location_specs(ctx.config))
+
+
+def _ctx(ctx: typer.Context) -> AppContext:
+    from erpsync.cli import app_context
+
+    return app_context(ctx)
+
+
+def sync_command(
+    ctx: typer.Context,
+    connector: Annotated[str, typer.Argument(help="Connector name from the config file.")],
+    stream: Annotated[str | None, typer.Option("--stream", "-s", help="Only this stream.")] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Ignore the saved cursor and read everything.")
+    ] = False,
+) -> None:
+    """Run a connector's streams once, in the foreground, and print what changed."""
+    app_ctx = _ctx(ctx)
+    planned = plan_streams(app_ctx.config, connector=connector, stream=stream)
+    prepare_store(app_ctx)
+    results: list[tuple[str, RunResult]] = []
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=make_console(stderr=True),
+        disable=not sys.stderr.isatty(),
+        transient=True,
+    ) as progress:
+        for item in planned:
+            task = progress.add_task(f"{connector}/{item.job.stream}", total=None)
+
+            def show(r: RunResult, task: Any = task, name: str = item.job.stream) -> None:
+                progress.update(
+                    task, description=f"{connector}/{name}: {r.pages} pages, {r.records_in} records"
+                )
+
+            results.append((item.job.stream, run_stream(app_ctx.engine, item.job, full=full, on_page=show)))
+    table = Table("stream", "outcome", "pages", "records", "changed", "quarantined", "cursor")
+    for name, r in results:
+        table.add_row(
+            name,
+            r.status,
+            str(r.pages),
+            str(r.records_in),
+            str(r.changed),
+            str(r.quarantined),
+            r.cursor or "-",
+        )
+    out.print(table)
+    if any(r.status != "ok" for _, r in results):
+        raise typer.Exit(1)
+
+
+def run_command(
+    ctx: typer.Context,
+    duration: Annotated[
+        float | None,
+        typer.Option("--for", help="Stop by itself after this many seconds.", show_default=False),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Streams run in parallel at most.")] = 4,
+) -> None:
+    """Run the service: every scheduled stream on its schedule, until SIGTERM/SIGINT."""
+    app_ctx = _ctx(ctx)
+    planned = [p for p in plan_streams(app_ctx.config) if p.schedule is not None]
+    prepare_store(app_ctx)
+    if not planned:
+        raise ConfigError("no stream has a schedule (`every:` or `cron:`); nothing to run")
+    service = Service(
+        app_ctx.engine, [(p.job, p.schedule) for p in planned if p.schedule], max_workers=workers
+    )
+    done = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        done.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    service.start()
+    try:
+        done.wait(duration)
+    finally:
+        service.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

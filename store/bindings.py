@@ -1,0 +1,48 @@
+"""SKU bindings in the database: load the ones a page needs (one query), import many at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, select
+
+from mapping.records import utcnow
+from mapping.skus import SkuBinding
+from store.models import SkuBinding as BindingRow
+from store.upsert import NEW, upsert
+
+
+def load_bindings(conn: Connection, system: str, external_skus: Iterable[str]) -> dict[str, SkuBinding]:
+    """Bindings of ``system`` for the given external SKUs, keyed by external SKU."""
+    wanted = sorted(set(external_skus))
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(BindingRow.external_sku, BindingRow.sku, BindingRow.uom_factor).where(
+            BindingRow.system == system, BindingRow.external_sku.in_(wanted)
+        )
+    )
+    return {ext: SkuBinding(system, ext, sku, factor) for ext, sku, factor in rows}
+
+
+def save_bindings(conn: Connection, bindings: Iterable[SkuBinding]) -> int:
+    """Insert or update bindings (by system and external SKU); returns how many were given."""
+    now = utcnow()
+    rows = [
+        {
+            "system": b.system,
+            "external_sku": b.external_sku,
+            "sku": b.sku,
+            "uom_factor": b.uom_factor,
+            "updated_at": now,
+        }
+        for b in bindings
+    ]
+    upsert(
+        conn,
+        BindingRow.__table__,  # type: ignore[arg-type]
+        rows,
+        key=["system", "external_sku"],
+        update={"sku": NEW, "uom_factor": NEW, "updated_at": NEW},
+    )
+    return len(rows)

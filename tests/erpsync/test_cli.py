@@ -1,0 +1,115 @@
+"""The command line: exit codes, error messages with line numbers, secrets never printed."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import structlog
+
+from erpsync.cli import run_cli
+
+BAD_CONFIG = """\
+database:
+  url: sqlite:///x.db
+connectors:
+  - name: erp
+    kind: rest
+    settings:
+      base_url: https://erp.example.com
+      streams: {stock: {path: /stock, record_path: items, primary_key: [id]}}
+    streams:
+      stock: {every: 5 minutes}
+locations:
+  - code: WH1
+    name: Factory
+    kind: depot
+  - code: WH2
+    name: South
+    kind: distributor
+    parent: WH9
+"""
+
+SECRET_CONFIG = """\
+database:
+  url: sqlite:///{db}
+connectors:
+  - name: erp
+    kind: rest
+    settings:
+      base_url: https://erp.example.com
+      auth: {{type: bearer, token: "${{ERP_TOKEN}}"}}
+      streams:
+        stock: {{path: /stock, record_path: items, primary_key: [id]}}
+"""
+
+
+def test_three_mistakes_give_three_lines_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "erpsync.yaml"
+    path.write_text(BAD_CONFIG)
+    code = run_cli(["--config", str(path), "config", "validate"])
+    err = capsys.readouterr().err
+    problems = [line for line in err.splitlines() if line.startswith(f"{path}:")]
+    assert code == 2
+    assert len(problems) == 3, err
+    assert problems[0].startswith(f"{path}:10 connectors[0].streams.stock.every")
+    assert problems[1].startswith(f"{path}:14 locations[0].kind")
+    assert problems[2].startswith(f"{path}:18 locations[1].parent")
+
+
+def test_secret_never_printed_by_show_nor_logged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "tok-9f8e7d6c5b4a"
+    monkeypatch.setenv("ERP_TOKEN", secret)
+    path = tmp_path / "erpsync.yaml"
+    path.write_text(SECRET_CONFIG.format(db=tmp_path / "x.db"))
+    code = run_cli(["--log-format", "json", "--config", str(path), "config", "validate", "--show"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "********" in captured.out
+    assert "erp.example.com" in captured.out
+    assert secret not in captured.out + captured.err
+
+    # A log line that carries the secret in any field, or inside a message, is redacted.
+    structlog.get_logger("test").warning("calling erp", token=secret, note=f"header Bearer {secret}")
+    logging.getLogger("urllib3").warning("GET /stock?access_token=%s", secret)
+    err = capsys.readouterr().err
+    event = json.loads(err.splitlines()[0])
+    assert event["event"] == "calling erp"
+    assert secret not in err
+    assert "access_token" in err
+
+
+def test_missing_explicit_config_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_cli(["--config", str(tmp_path / "nope.yaml"), "config", "validate"])
+    assert code == 2
+    assert "nope.yaml" in capsys.readouterr().err
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["frobnicate"]) == 2
+
+
+def test_db_upgrade_then_current_and_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "erpsync.yaml"
+    path.write_text(f"database:\n  url: sqlite:///{tmp_path / 'e.db'}\n")
+    assert run_cli(["-c", str(path), "db", "current"]) == 1  # empty database: upgrade pending
+    assert "pending" in capsys.readouterr().out
+    assert run_cli(["-c", str(path), "db", "upgrade"]) == 0
+    assert "upgraded to" in capsys.readouterr().out
+    assert run_cli(["-c", str(path), "db", "current"]) == 0
+    assert "pending" not in capsys.readouterr().out
+    assert run_cli(["-c", str(path), "status"]) == 0
+    assert "no streams configured" in capsys.readouterr().out
+
+
+def test_help_explains_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("config", "db", "connectors", "status", "sync", "run", "quarantine", "mapping"):
+        assert command in out

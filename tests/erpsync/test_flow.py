@@ -1,0 +1,192 @@
+"""End to end through the CLI against the simulated ERP and shop served over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from erpsync.cli import run_cli
+from erpsync.demo import CONFIG, SKUS
+from erpsync.simulator import ERP_TOKEN, SHOP_KEY, Simulator
+from store.db import make_engine
+from store.models import OrderLine, Quarantine, SalesOrder, StockLevel, StockMovement, SyncRun
+from tests.connectors.test_connector_registry import PLUGIN_SOURCE, Install
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    simulator = Simulator(tick=3600).start()  # data changes only when the test says so
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def config(tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("DEMO_ERP_TOKEN", ERP_TOKEN)
+    monkeypatch.setenv("DEMO_SHOP_KEY", SHOP_KEY)
+    monkeypatch.setenv("DEMO_ENCRYPTION_KEY", Fernet.generate_key().decode())
+    path = tmp_path / "erpsync.yaml"
+    path.write_text(CONFIG.format(workdir=tmp_path, url=sim.url), encoding="utf-8")
+    (tmp_path / "skus.csv").write_text(SKUS, encoding="utf-8")
+    assert run_cli(["-c", str(path), "db", "upgrade"]) == 0
+    return path
+
+
+def cli(config: Path, *args: str) -> int:
+    return run_cli(["-c", str(config), *args])
+
+
+def test_sync_quarantine_fix_and_retry(
+    config: Path, sim: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = make_engine(f"sqlite:///{config.parent / 'erpsync.db'}")
+    assert cli(config, "sync", "erp") == 0
+    with engine.connect() as conn:
+        levels = conn.execute(select(func.count(), func.sum(StockLevel.on_hand))).one()
+        ledger = conn.execute(select(func.count()).select_from(StockMovement)).scalar_one()
+    expected = sum(row["qty"] for row in sim.state.stock.values())
+    assert tuple(levels) == (len(sim.state.stock), expected)
+    assert ledger == len(sim.state.stock)
+
+    # The shop's SKUs need bindings: without them every order is quarantined as unmapped_sku.
+    assert cli(config, "sync", "shop") == 0
+    assert cli(config, "quarantine", "list", "--reason", "unmapped_sku") == 0
+    listed = capsys.readouterr().out
+    assert listed.count("unmapped_sku") == len(sim.state.orders)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(SalesOrder)).scalar_one() == 0
+        first_id = conn.execute(select(func.min(Quarantine.id))).scalar_one()
+    assert cli(config, "quarantine", "show", str(first_id)) == 0
+    shown = capsys.readouterr().out
+    assert "no SKU binding for shop:" in shown
+    assert '"line_items"' in shown
+
+    # IT staff import the bindings and retry: the bound orders land, MUG-X stays refused.
+    assert cli(config, "mapping", "import-skus", str(config.parent / "skus.csv")) == 0
+    with engine.connect() as conn:
+        ids = [str(i) for i in conn.execute(select(Quarantine.id)).scalars()]
+    assert cli(config, "quarantine", "retry", *ids) == 0
+    out = capsys.readouterr().out
+    unbound = sum(1 for o in sim.state.orders.values() if o["line_items"][0]["sku"] == "MUG-X")
+    assert f"{len(ids) - unbound} landed, {unbound} still refused" in out
+    with engine.connect() as conn:
+        cups = conn.execute(
+            select(OrderLine.qty, OrderLine.unit_price).where(OrderLine.sku == "CUP-010")
+        ).all()
+        open_rows = conn.execute(select(func.count()).where(Quarantine.status == "open")).scalar_one()
+    packs = [o["line_items"][0] for o in sim.state.orders.values() if o["line_items"][0]["sku"] == "CUP-6PK"]
+    assert sorted(q for q, _ in cups) == sorted(6 * p["quantity"] for p in packs)
+    assert all(str(price) == "15.0000" for _, price in cups)  # 90.00 a pack of 6
+    assert open_rows == unbound
+
+    # Status shows every stream with its cursor and counts.
+    assert cli(config, "status") == 0
+    status = capsys.readouterr().out
+    assert re.search(r"erp\s+│\s+stock\s+│.*ok", status)
+    engine.dispose()
+
+
+def test_incremental_sync_reads_from_the_cursor(config: Path, sim: Simulator) -> None:
+    engine = make_engine(f"sqlite:///{config.parent / 'erpsync.db'}")
+    assert cli(config, "sync", "erp", "--stream", "stock") == 0
+    sim.state.step()  # two stock moves (and an order) in the ERP and shop
+    assert cli(config, "sync", "erp", "--stream", "stock") == 0
+    with engine.connect() as conn:
+        stored = {(s, q) for s, q in conn.execute(select(StockLevel.sku, StockLevel.on_hand))}
+        runs_changed = conn.execute(select(func.count()).select_from(StockMovement)).scalar_one()
+    assert {(k[0], v["qty"]) for k, v in sim.state.stock.items()} >= stored
+    assert len(sim.state.stock) <= runs_changed <= len(sim.state.stock) + 2
+    engine.dispose()
+
+
+def test_service_runs_scheduled_streams_for_a_bounded_time(config: Path, sim: Simulator) -> None:
+    started = time.monotonic()
+    assert cli(config, "run", "--for", "4") == 0
+    assert time.monotonic() - started < 15
+    engine = make_engine(f"sqlite:///{config.parent / 'erpsync.db'}")
+    with engine.connect() as conn:
+        levels = conn.execute(select(func.count()).select_from(StockLevel)).scalar_one()
+    assert levels == len(sim.state.stock)
+    engine.dispose()
+
+
+def test_sigterm_stops_the_service_after_the_current_page(config: Path, sim: Simulator) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "erpsync.cli",
+            "-c",
+            str(config),
+            "--log-format",
+            "json",
+            "--log-level",
+            "info",
+            "run",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    engine = make_engine(f"sqlite:///{config.parent / 'erpsync.db'}")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            runs = conn.execute(select(func.count()).where(SyncRun.status == "ok")).scalar_one()
+        if runs >= 3:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "service stopped" in err
+    with engine.connect() as conn:
+        statuses = set(conn.execute(select(SyncRun.status)).scalars())
+    assert "running" not in statuses
+    assert statuses <= {"ok", "stopped"}
+    engine.dispose()
+
+
+def test_mapping_preview_prints_records_and_reasons(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    order = {
+        "id": 1,
+        "updated_at": "2026-11-01T08:00:00Z",
+        "created_at": "2026-11-01T08:00:00Z",
+        "financial_status": "paid",
+        "currency": "CNY",
+        "total_price": "59.00",
+        "line_items": [{"id": 10, "sku": "TEA-001", "quantity": 1, "price": "59.00"}],
+    }
+    broken = {**order, "id": 2, "line_items": [{"id": 20, "sku": "TEA-001", "price": "59.00"}]}
+    sample = tmp_path / "orders.json"
+    sample.write_text(json.dumps({"orders": [order, broken]}))
+    assert cli(config, "mapping", "preview", "shop", "orders", "--sample", str(sample)) == 0
+    out = capsys.readouterr().out
+    assert '"external_id": "1"' in out
+    assert "lines[0].qty" in out
+    assert "1 ok, 1 failing" in out
+
+
+def test_connectors_list_shows_an_installed_plugin(
+    config: Path,
+    install_plugin: Install,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    install_plugin("acme_erpsync", "acme", PLUGIN_SOURCE.format(kind="acme"))
+    assert cli(config, "connectors", "list") == 0
+    out = capsys.readouterr().out
+    assert re.search(r"acme\s+│\s+acme_erpsync:AcmeConnector", out)
+    assert re.search(r"shop\s+│\s+rest\s+│\s+yes\s+│\s+orders \(2s\)", out)
