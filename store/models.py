@@ -100,6 +100,8 @@ class Location(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"), index=True)
     priority: Mapped[int] = mapped_column(Integer, default=100)
     safety_stock: Mapped[int] = mapped_column(Integer, default=0)
+    #: the connector authoritative for on-hand here (None: any source, or erpsync keeps the books)
+    stock_source: Mapped[str | None] = mapped_column(CODE)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -132,6 +134,8 @@ class StockLevel(Base):
     source: Mapped[str | None] = mapped_column(CODE)
     source_as_of: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(BigInteger, default=1)
+    #: the last sync run whose snapshot listed this row (rows a complete snapshot missed go to zero)
+    seen_run_id: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -143,6 +147,7 @@ class StockMovement(Base):
         Index(None, "sku", "location_id", "id"),
         Index(None, "ref_type", "ref"),
         Index(None, "created_at"),
+        UniqueConstraint("source", "external_ref"),
         MYSQL_TABLE,
     )
 
@@ -157,6 +162,8 @@ class StockMovement(Base):
     ref_type: Mapped[str | None] = mapped_column(String(32))
     ref: Mapped[str | None] = mapped_column(String(128))
     source: Mapped[str | None] = mapped_column(CODE)
+    #: the source's own id of a stock move (delta streams): applied once, however often it is read
+    external_ref: Mapped[str | None] = mapped_column(String(191))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -252,6 +259,7 @@ class Allocation(Base):
     dispatch_id: Mapped[int | None] = mapped_column(ForeignKey("dispatch_instruction.id"), index=True)
     qty: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -303,12 +311,14 @@ class Outbox(Base):
     __table_args__ = (
         UniqueConstraint("key"),
         Index(None, "delivered_at", "next_attempt_at"),
-        Index(None, "topic", "delivered_at"),
+        Index(None, "topic", "partition_key", "delivered_at", "id"),
         MYSQL_TABLE,
     )
 
     id: Mapped[int] = _id()
     topic: Mapped[str] = mapped_column(String(64))
+    #: messages of one partition (e.g. one channel) are delivered one after another, in id order
+    partition_key: Mapped[str] = mapped_column(String(128), default="")
     key: Mapped[str] = mapped_column(String(191))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONText())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -316,6 +326,8 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

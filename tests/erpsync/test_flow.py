@@ -90,6 +90,16 @@ def test_sync_quarantine_fix_and_retry(
     assert all(str(price) == "15.0000" for _, price in cups)  # 90.00 a pack of 6
     assert open_rows == unbound
 
+    # What cannot be fixed is discarded and leaves the open list.
+    with engine.connect() as conn:
+        still_open = [
+            str(i) for i in conn.execute(select(Quarantine.id).where(Quarantine.status == "open")).scalars()
+        ]
+    assert cli(config, "quarantine", "discard", *still_open) == 0
+    assert f"discarded {len(still_open)} record(s)" in capsys.readouterr().out
+    assert cli(config, "quarantine", "list") == 0
+    assert "nothing in quarantine" in capsys.readouterr().out
+
     # Status shows every stream with its cursor and counts.
     assert cli(config, "status") == 0
     status = capsys.readouterr().out

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from store import migrate
 from store.db import make_engine
-from store.models import Base, OrderLine, SalesOrder, SyncRun
+from store.models import Base, OrderLine, Outbox, SalesOrder, SyncRun
 from tests.conftest import BACKENDS
 
 
@@ -22,7 +22,8 @@ def test_upgrade_from_empty_to_head_matches_models(empty_db_url: str) -> None:
     engine = make_engine(empty_db_url)
     try:
         assert migrate.current(engine) is None
-        assert migrate.pending(engine) == [migrate.head()]
+        assert migrate.pending(engine)[-1] == migrate.head()
+        assert migrate.pending(engine)[0] == "0001"
         migrate.upgrade(engine)
         assert migrate.current(engine) == migrate.head()
         assert migrate.pending(engine) == []
@@ -94,3 +95,24 @@ def test_naive_datetime_is_refused(store_engine: Engine) -> None:
             insert(SyncRun),
             [{"connector": "erp", "stream": "stock", "status": "ok", "started_at": datetime(2026, 1, 1)}],
         )
+
+
+@pytest.mark.parametrize("empty_db_url", BACKENDS, indirect=True)
+def test_upgrade_keeps_rows_written_by_older_revisions(empty_db_url: str) -> None:
+    engine = make_engine(empty_db_url)
+    try:
+        migrate.upgrade(engine, "0001")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO outbox (topic, `key`, payload, attempts, next_attempt_at, created_at) "
+                "VALUES ('stock.push', 'k1', '{}', 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                if engine.dialect.name == "mysql"
+                else "INSERT INTO outbox (topic, key, payload, attempts, next_attempt_at, created_at) "
+                "VALUES ('stock.push', 'k1', '{}', 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            row = conn.execute(select(Outbox.key, Outbox.partition_key)).one()
+        assert tuple(row) == ("k1", "")
+    finally:
+        engine.dispose()

@@ -165,3 +165,22 @@ def test_lag_moves_iso_cursor_back_only() -> None:
     assert apply_lag("2026-01-01T00:10:00+00:00", timedelta(minutes=5)) == "2026-01-01T00:05:00+00:00"
     assert apply_lag("page-token-7", timedelta(minutes=5)) == "page-token-7"
     assert apply_lag(None, timedelta(minutes=5)) is None
+
+
+def test_stock_crash_between_pages_leaves_one_ledger_row_per_change(locations: Engine) -> None:
+    rows = [stock_row(i, i, f"2026-04-01T00:00:{i:02d}") for i in range(1, 10)]
+    source = ListSource("erp", {"stock": rows}, size=2)
+    job = StreamJob(source, "stock", plain_mapper("stock"))
+
+    def crash(result: RunResult) -> None:
+        if result.pages == 3:
+            raise Crash("killed")
+
+    with pytest.raises(Crash):
+        run_stream(locations, job, on_page=crash)
+    assert count(locations, StockMovement) == 6
+    assert run_stream(locations, job).status == "ok"
+    assert levels(locations) == {f"S{i}": i for i in range(1, 10)}
+    with locations.connect() as conn:
+        ledger = conn.execute(select(StockMovement.sku, StockMovement.delta_on_hand)).all()
+    assert sorted(tuple(r) for r in ledger) == sorted((f"S{i}", i) for i in range(1, 10))
