@@ -178,8 +178,13 @@ def main() -> None:
         _cli(console, "validate the config", "config", "validate")
         _cli(console, "create the database schema", "db", "upgrade")
         _cli(console, "import SKU bindings", "mapping", "import-skus", str(WORKDIR / "skus.csv"))
-        console.rule(f"run the service for {RUN_SECONDS} s while the ERP and the shop change")
-        _cli(console, "service", "run", "--for", str(RUN_SECONDS))
+        _cli(
+            console,
+            f"run the service for {RUN_SECONDS} s while the ERP and the shop change",
+            "run",
+            "--for",
+            str(RUN_SECONDS),
+        )
     finally:
         sim.stop()
     _cli(console, "stream status", "status")
