@@ -19,6 +19,7 @@ Example::
     print(render_config(cfg))
 """
 
+from config.channels import ChannelConfig, ChannelLock, RuleOverride, SellableRule
 from config.durations import format_duration, parse_duration
 from config.loader import (
     CONFIG_ENV,
@@ -54,6 +55,8 @@ __all__ = [
     "AlertsConfig",
     "ApiConfig",
     "ApiToken",
+    "ChannelConfig",
+    "ChannelLock",
     "ConnectorConfig",
     "ConnectorLookup",
     "DatabaseConfig",
@@ -61,7 +64,9 @@ __all__ = [
     "LocationConfig",
     "LoggingConfig",
     "RoutingConfig",
+    "RuleOverride",
     "SecurityConfig",
+    "SellableRule",
     "StreamConfig",
     "format_duration",
     "load_config",

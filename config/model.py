@@ -1,7 +1,7 @@
 """The shape of erpsync's config file, as pydantic models.
 
 One YAML file configures an installation: ``database``, ``logging``, ``connectors``,
-``locations``, ``routing``, ``alerts``, ``api`` and ``security``. Every section is optional (an
+``locations``, ``channels``, ``routing``, ``alerts``, ``api`` and ``security``. Every section is optional (an
 empty file is a valid config keeping its data in ``sqlite:///var/erpsync.db``, relative to the
 working directory), an empty section means its defaults, and every model forbids unknown keys,
 so a typo is reported instead of silently ignored. Models are frozen.
@@ -44,6 +44,7 @@ from pydantic import (
     model_validator,
 )
 
+from config.channels import ChannelConfig
 from config.durations import check_cron, duration_input, format_duration
 from connectors.base import ConnectorSettings
 from mapping.errors import ConfigError
@@ -183,6 +184,8 @@ class LocationConfig(_Section):
     regions: list[str] = Field(default_factory=list)
     priority: int = 100
     safety_stock: int = Field(default=0, ge=0)
+    #: the connector whose stock readings are authoritative here (None: erpsync keeps the books)
+    stock_source: str | None = None
 
     @field_validator("code")
     @classmethod
@@ -267,6 +270,7 @@ class ErpsyncConfig(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     connectors: list[ConnectorConfig] = Field(default_factory=list)
     locations: list[LocationConfig] = Field(default_factory=list)
+    channels: list[ChannelConfig] = Field(default_factory=list)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)

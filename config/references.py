@@ -34,6 +34,7 @@ def check_references(data: Any) -> list[Finding]:
     locations = data.get("locations")
     findings += _unique(locations, ("locations",), "code", "location code")
     findings += _parents(locations)
+    findings += _stock_references(data)
     api = data.get("api")
     tokens = api.get("tokens") if isinstance(api, dict) else None
     findings += _unique(tokens, ("api", "tokens"), "name", "api token name")
@@ -114,4 +115,32 @@ def _token_locations(tokens: Any, codes: set[str]) -> list[Finding]:
             if isinstance(code, str) and code not in codes:
                 loc = ("api", "tokens", index, "locations", position)
                 findings.append((loc, f"{code!r} is not the code of any location in this file"))
+    return findings
+
+
+def _stock_references(data: dict[str, Any]) -> list[Finding]:
+    """Locations' ``stock_source`` and channels' ``name`` are connectors; ``sources`` are locations."""
+    connectors = set(_texts(data.get("connectors"), "name").values())
+    codes = set(_texts(data.get("locations"), "code").values())
+    findings: list[Finding] = []
+    for index, source in _texts(data.get("locations"), "stock_source").items():
+        if source not in connectors:
+            findings.append(
+                (("locations", index, "stock_source"), f"{source!r} is not the name of a connector")
+            )
+    channels = data.get("channels")
+    findings += _unique(channels, ("channels",), "name", "channel")
+    for index, name in _texts(channels, "name").items():
+        if name not in connectors:
+            findings.append((("channels", index, "name"), f"{name!r} is not the name of a connector"))
+    for index, channel in enumerate(channels if isinstance(channels, list) else []):
+        sources = channel.get("sources") if isinstance(channel, dict) else None
+        for n, code in enumerate(sources if isinstance(sources, list) else []):
+            if isinstance(code, str) and code not in codes:
+                findings.append(
+                    (
+                        ("channels", index, "sources", n),
+                        f"{code!r} is not the code of any location in this file",
+                    )
+                )
     return findings

@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -95,3 +95,46 @@ class Connector(abc.ABC):
             raise PermanentError(
                 f"connector has no stream {name!r} (it offers: {known})", connector=self.name
             ) from None
+
+
+@dataclass(frozen=True)
+class StockUpdate:
+    """Set a channel's quantity of one SKU (the channel's own SKU and units).
+
+    ``expected`` is the quantity erpsync believes the channel shows now; a channel that supports
+    compare-and-set applies the update only if that still holds, and otherwise reports the
+    quantity it actually has (``PushResult.actual``). None sets unconditionally. ``ref`` is an
+    idempotency key: the same ref sent twice changes nothing the second time.
+    """
+
+    sku: str
+    quantity: int
+    expected: int | None = None
+    ref: str = ""
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a channel did with one ``StockUpdate``: ``ok``, ``conflict`` (with ``actual``) or ``error``."""
+
+    sku: str
+    status: str
+    actual: int | None = None
+    message: str = ""
+
+
+@runtime_checkable
+class StockChannel(Protocol):
+    """A connector that can be shown stock: push quantities, read them back (for drift checks)."""
+
+    name: str
+
+    @property
+    def push_batch_limit(self) -> int:
+        """How many updates one ``push_stock`` call may carry."""
+
+    def push_stock(self, updates: list[StockUpdate]) -> list[PushResult]:
+        """Apply updates in order; one result per update, same order. Raises ``ConnectorError``."""
+
+    def read_stock(self, skus: list[str]) -> dict[str, int]:
+        """The quantities the channel shows now for ``skus`` (missing SKUs are left out)."""

@@ -28,19 +28,21 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import jmespath
 import requests
 from pydantic import Field, HttpUrl, SecretStr, model_validator
 from requests.auth import AuthBase
 
-from connectors.base import Connector, ConnectorSettings, Page, Stream
+from connectors.base import Connector, ConnectorSettings, Page, PushResult, StockUpdate, Stream
 from connectors.cursors import MaxCursor
 from connectors.http import BasicAuth, BearerAuth, HeaderAuth, HttpClient, QueryParamAuth
 from connectors.paginate import AnyPaginator, Fetch, JmesPath, NoPaginator, RequestSpec, iter_pages
 from connectors.ratelimit import TokenBucket
 from mapping.errors import ConnectorError, PermanentError
+
+_T = TypeVar("_T")
 
 
 class NoAuthSettings(ConnectorSettings):
@@ -107,6 +109,25 @@ class RestStream(ConnectorSettings):
         return self
 
 
+class StockPushSettings(ConnectorSettings):
+    """Where erpsync sends stock: ``POST {path}`` with ``{"updates": [{"sku", "quantity",
+    "expected", "ref"}]}``, answered by ``{"results": [{"sku", "status": "ok"|"conflict"|"error",
+    "actual", "message"}]}`` in the same order (``conflict``: ``expected`` no longer held)."""
+
+    path: str
+    batch: int = Field(default=50, ge=1, le=1000)
+
+
+class StockReadSettings(ConnectorSettings):
+    """Where erpsync reads back what the channel shows: ``GET {path}?{param}=a,b,c``."""
+
+    path: str
+    param: str = "skus"
+    record_path: JmesPath = "items"
+    sku_field: str = "sku"
+    qty_field: str = "quantity"
+
+
 class RestSettings(ConnectorSettings):
     base_url: HttpUrl
     auth: RestAuth = Field(default_factory=NoAuthSettings)
@@ -115,7 +136,15 @@ class RestSettings(ConnectorSettings):
     rate_limit: RateLimitSettings | None = None
     max_attempts: int = Field(default=5, ge=1, le=20)
     check_path: str | None = None
-    streams: dict[str, RestStream] = Field(min_length=1)
+    streams: dict[str, RestStream] = Field(default_factory=dict)
+    stock_push: StockPushSettings | None = None
+    stock_read: StockReadSettings | None = None
+
+    @model_validator(mode="after")
+    def _does_something(self) -> RestSettings:
+        if not self.streams and self.stock_push is None:
+            raise ValueError("a rest connector needs at least one stream to read or `stock_push` to write")
+        return self
 
 
 class RestConnector(Connector):
@@ -168,6 +197,53 @@ class RestConnector(Connector):
 
     def close(self) -> None:
         self.http.close()
+
+    @property
+    def push_batch_limit(self) -> int:
+        return self.config.stock_push.batch if self.config.stock_push else 0
+
+    def push_stock(self, updates: list[StockUpdate]) -> list[PushResult]:
+        """Send stock updates in one request (see ``StockPushSettings`` for the exchange)."""
+        spec = self._needs(self.config.stock_push, "stock_push")
+        body = {
+            "updates": [
+                {"sku": u.sku, "quantity": u.quantity, "expected": u.expected, "ref": u.ref} for u in updates
+            ]
+        }
+        with self._naming("stock_push"):
+            reply = self.http.post_json(spec.path, json=body)
+        results = reply.get("results") if isinstance(reply, dict) else None
+        if not isinstance(results, list) or len(results) != len(updates):
+            raise PermanentError(
+                f"stock push to {spec.path} did not answer one result per update",
+                connector=self.name,
+                stream="stock_push",
+            )
+        return [
+            PushResult(str(r.get("sku")), str(r.get("status")), r.get("actual"), str(r.get("message") or ""))
+            for r in results
+        ]
+
+    def read_stock(self, skus: list[str]) -> dict[str, int]:
+        """What the channel shows now for ``skus``."""
+        spec = self._needs(self.config.stock_read, "stock_read")
+        with self._naming("stock_read"):
+            reply = self.http.get_json(spec.path, params={spec.param: ",".join(skus)})
+        records = jmespath.search(spec.record_path, reply) or []
+        return {
+            str(r[spec.sku_field]): int(r[spec.qty_field])
+            for r in records
+            if isinstance(r, dict) and r.get(spec.sku_field) is not None and r.get(spec.qty_field) is not None
+        }
+
+    def _needs(self, spec: _T | None, key: str) -> _T:
+        if spec is None:
+            raise PermanentError(
+                f"connector has no `{key}` settings",
+                connector=self.name,
+                hint=f"add `{key}:` to this connector's settings",
+            )
+        return spec
 
     @contextlib.contextmanager
     def _naming(self, stream: str) -> Iterator[None]:

@@ -13,12 +13,12 @@ from rich.table import Table
 
 from erpsync.console import make_console
 from erpsync.context import AppContext
+from erpsync.service import build_service
 from erpsync.wiring import location_specs, plan_streams
 from mapping.errors import ConfigError
 from store import migrate
 from store.locations import apply_locations
 from sync.engine import RunResult, run_stream
-from sync.scheduler import Service
 
 out = make_console()
 
@@ -100,13 +100,12 @@ def run_command(
 ) -> None:
     """Run the service: every scheduled stream on its schedule, until SIGTERM/SIGINT."""
     app_ctx = _ctx(ctx)
-    planned = [p for p in plan_streams(app_ctx.config) if p.schedule is not None]
+    service = build_service(app_ctx.engine, app_ctx.config, max_workers=workers)
     prepare_store(app_ctx)
-    if not planned:
-        raise ConfigError("no stream has a schedule (`every:` or `cron:`); nothing to run")
-    service = Service(
-        app_ctx.engine, [(p.job, p.schedule) for p in planned if p.schedule], max_workers=workers
-    )
+    if not service.jobs and not service.tasks:
+        raise ConfigError(
+            "no stream has a schedule (`every:` or `cron:`) and no channel to push to; nothing to run"
+        )
     done = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:

@@ -8,13 +8,13 @@ failure at 3 a.m.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cryptography.fernet import Fernet
 
 from config import ConnectorConfig, ErpsyncConfig
-from connectors.base import Connector
+from connectors.base import Connector, StockChannel
 from connectors.registry import connector_class
 from mapping.errors import ConfigError
 from mapping.fieldmap import FieldMap
@@ -24,6 +24,7 @@ from store.locations import LocationSpec
 from sync.engine import StreamJob
 from sync.mapper import StreamMapper
 from sync.scheduler import Schedule
+from sync.sellable import ChannelPolicy, Override, Rule
 
 
 @dataclass
@@ -109,6 +110,46 @@ def location_specs(cfg: ErpsyncConfig) -> list[LocationSpec]:
             regions=tuple(loc.regions),
             priority=loc.priority,
             safety_stock=loc.safety_stock,
+            stock_source=loc.stock_source,
         )
         for loc in cfg.locations
     ]
+
+
+def channel_policies(cfg: ErpsyncConfig) -> list[ChannelPolicy]:
+    """Each configured channel's sellable policy, overrides merged onto the channel rule."""
+    policies = []
+    for ch in cfg.channels:
+        base = Rule(**ch.rule.model_dump())
+        overrides = tuple(
+            Override(
+                rule=replace(
+                    base, **{k: getattr(o, k) for k in o.model_fields_set if k not in ("sku", "category")}
+                ),
+                sku=o.sku,
+                category=o.category,
+            )
+            for o in ch.overrides
+        )
+        locks: dict[str, int] = {}
+        for lock in ch.locks:
+            locks[lock.sku] = locks.get(lock.sku, 0) + lock.qty
+        policies.append(ChannelPolicy(ch.name, tuple(ch.sources), base, overrides, locks))
+    return policies
+
+
+def stock_channels(cfg: ErpsyncConfig) -> dict[str, StockChannel]:
+    """Connectors of the enabled channels, checked to accept stock pushes."""
+    found: dict[str, StockChannel] = {}
+    by_name = {c.name: c for c in cfg.connectors}
+    for ch in cfg.channels:
+        if not ch.enabled:
+            continue
+        connector = build_connector(by_name[ch.name])
+        if not isinstance(connector, StockChannel) or connector.push_batch_limit <= 0:
+            raise ConfigError(
+                f"channel {ch.name!r}: connector kind {by_name[ch.name].kind!r} is not set up to receive "
+                "stock pushes (for kind rest, add `stock_push:` to its settings)"
+            )
+        found[ch.name] = connector
+    return found

@@ -67,6 +67,20 @@ class StockLevel(Record):
         return f"{self.sku}@{self.location}"
 
 
+class StockMove(Record):
+    """A change of on-hand reported by a source (a delta stream); ``move_id`` is the source's id."""
+
+    sku: Sku
+    location: str = Field(min_length=1, max_length=64)
+    delta: int
+    move_id: str = Field(min_length=1, max_length=191)
+    at: UtcDatetime | None = None
+
+    @property
+    def key(self) -> str:
+        return self.move_id
+
+
 class Address(Record):
     name: str | None = None
     phone: str | None = None
@@ -124,6 +138,7 @@ class Shipment(Record):
 RECORD_TYPES: dict[str, type[Record]] = {
     "products": Product,
     "stock": StockLevel,
+    "stock_moves": StockMove,
     "orders": Order,
     "shipments": Shipment,
 }

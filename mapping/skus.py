@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mapping.errors import RecordError
-from mapping.records import Order, OrderLine, Product, Record, Shipment, ShipmentLine, StockLevel
+from mapping.records import Order, OrderLine, Product, Record, Shipment, ShipmentLine, StockLevel, StockMove
 
 __all__ = ["Binder", "BindingMode", "SkuBinding", "external_skus", "read_bindings_csv"]
 
@@ -91,7 +91,7 @@ class Binder:
         """Return the record with our SKUs and quantities in base units (unchanged if none apply)."""
         if self.mode == "identity" and not self.bindings:
             return record
-        if isinstance(record, StockLevel | Product):
+        if isinstance(record, StockLevel | StockMove | Product):
             return self._bind_item(record)
         if isinstance(record, Order):
             lines = tuple(self._bind_line(line, index) for index, line in enumerate(record.lines))
@@ -108,13 +108,15 @@ class Binder:
             exc.field = field
             raise
 
-    def _bind_item(self, record: StockLevel | Product) -> Record:
+    def _bind_item(self, record: StockLevel | StockMove | Product) -> Record:
         sku, factor = self._resolve(record.sku, "sku")
         if sku == record.sku and factor == 1:
             return record
         update: dict[str, Any] = {"sku": sku}
         if isinstance(record, StockLevel):
             update["on_hand"] = record.on_hand * factor
+        elif isinstance(record, StockMove):
+            update["delta"] = record.delta * factor
         return record.model_copy(update=update)
 
     def _bind_line(self, line: OrderLine | ShipmentLine, index: int) -> OrderLine | ShipmentLine:

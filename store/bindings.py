@@ -40,7 +40,7 @@ def save_bindings(conn: Connection, bindings: Iterable[SkuBinding]) -> int:
     ]
     upsert(
         conn,
-        BindingRow.__table__,  # type: ignore[arg-type]
+        BindingRow,
         rows,
         key=["system", "external_sku"],
         update={"sku": NEW, "uom_factor": NEW, "updated_at": NEW},

@@ -28,6 +28,7 @@ class LocationSpec:
     regions: Sequence[str] = field(default_factory=tuple)
     priority: int = 100
     safety_stock: int = 0
+    stock_source: str | None = None
 
 
 def region_level(region: str) -> int:
@@ -43,7 +44,7 @@ def apply_locations(engine: Engine, specs: Sequence[LocationSpec]) -> dict[str, 
     with engine.begin() as conn:
         upsert(
             conn,
-            Location.__table__,  # type: ignore[arg-type]
+            Location,
             [
                 {
                     "code": s.code,
@@ -51,6 +52,7 @@ def apply_locations(engine: Engine, specs: Sequence[LocationSpec]) -> dict[str, 
                     "kind": s.kind,
                     "priority": s.priority,
                     "safety_stock": s.safety_stock,
+                    "stock_source": s.stock_source,
                     "active": True,
                     "updated_at": now,
                 }
@@ -62,6 +64,7 @@ def apply_locations(engine: Engine, specs: Sequence[LocationSpec]) -> dict[str, 
                 "kind": NEW,
                 "priority": NEW,
                 "safety_stock": NEW,
+                "stock_source": NEW,
                 "active": NEW,
                 "updated_at": NEW,
             },

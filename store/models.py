@@ -274,6 +274,10 @@ class ChannelListing(Base):
     channel: Mapped[str] = mapped_column(CODE)
     sku: Mapped[str] = mapped_column(SKU)
     external_ref: Mapped[str | None] = mapped_column(String(128))
+    #: the quantity most recently queued for this channel (in our base units) and when
+    planned_qty: Mapped[int | None] = mapped_column(BigInteger)
+    planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: what the channel accepted last (in the channel's units) and when
     last_pushed_qty: Mapped[int | None] = mapped_column(BigInteger)
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_seen_qty: Mapped[int | None] = mapped_column(BigInteger)

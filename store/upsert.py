@@ -9,16 +9,17 @@ or a SQL expression over the existing row without bound parameters (``increment(
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from sqlalchemy import Connection, Table, literal_column
 from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 NEW: Final = object()  # marker: "the value being inserted"
 
 
-def increment(column: ColumnElement[int]) -> ColumnElement[int]:
+def increment(column: ColumnElement[int] | InstrumentedAttribute[int]) -> ColumnElement[int]:
     """``column + 1`` with the 1 inline: PyMySQL's batched executemany allows no bound
     parameter after ``VALUES (…)``, so update expressions must not bind values."""
     return column + literal_column("1")
@@ -26,15 +27,16 @@ def increment(column: ColumnElement[int]) -> ColumnElement[int]:
 
 def upsert(
     conn: Connection,
-    table: Table,
+    target: Table | type[DeclarativeBase],
     rows: Sequence[Mapping[str, Any]],
     *,
     key: Sequence[str],
     update: Mapping[str, object],
 ) -> None:
-    """Insert ``rows`` into ``table``; on a ``key`` conflict apply ``update`` instead."""
+    """Insert ``rows`` into ``target`` (a table or a model); on a ``key`` conflict apply ``update``."""
     if not rows:
         return
+    table = target if isinstance(target, Table) else cast(Table, target.__table__)
     if conn.dialect.name in ("mysql", "mariadb"):
         my = mysql.insert(table)
         my_set = {col: my.inserted[col] if expr is NEW else expr for col, expr in update.items()}

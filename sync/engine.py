@@ -29,13 +29,14 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from connectors.base import Connector, Page
 from mapping.errors import ErpsyncError, LeaseLost
-from mapping.records import Record, utcnow
+from mapping.records import Order, Product, Record, StockLevel, StockMove, utcnow
 from store.models import SyncCursor, SyncRun
 from store.upsert import NEW, upsert
 from sync import lease as leases
 from sync.prefetch import prefetch
 from sync.quarantine import Refused, quarantine_records, resolve_records
-from sync.reconcile import RECONCILERS, PageContext
+from sync.reconcile import Outcome, PageContext, reconcile_orders, reconcile_products
+from sync.stock_sync import finish_snapshot, reconcile_stock, reconcile_stock_moves
 
 log = structlog.get_logger("erpsync.sync")
 
@@ -53,6 +54,14 @@ class MappedPage:
 PageMapper = Callable[[Engine, list[dict[str, Any]]], MappedPage]
 
 
+RECONCILERS: dict[type[Record], Callable[[Connection, Any, PageContext], Outcome]] = {
+    Product: reconcile_products,
+    StockLevel: reconcile_stock,
+    StockMove: reconcile_stock_moves,
+    Order: reconcile_orders,
+}
+
+
 @dataclass
 class StreamJob:
     """Everything needed to run one stream of one connector."""
@@ -63,6 +72,8 @@ class StreamJob:
     lag: timedelta = timedelta(0)
     lease_ttl: timedelta = timedelta(minutes=5)
     seal: Callable[[str], str] | None = None
+    #: after a complete snapshot read, rows it no longer lists: "zero" (default) or "keep"
+    snapshot_missing: str = "zero"
 
 
 @dataclass
@@ -116,7 +127,7 @@ def run_stream(
     pages carry no cursor, so the saved cursor does not move.
     """
     name, stream = job.connector.name, job.stream
-    job.connector.stream(stream)  # unknown stream: PermanentError before any bookkeeping
+    meta = job.connector.stream(stream)  # unknown stream: PermanentError before any bookkeeping
     owner = owner or leases.worker_id()
     lease = leases.acquire(engine, name, stream, owner, job.lease_ttl)
     if lease is None:
@@ -126,18 +137,23 @@ def run_stream(
     result = RunResult(run_id=_start_run(engine, name, stream, owner, saved), status="running", cursor=saved)
     bound = log.bind(connector=name, stream=stream, run=result.run_id)
     bound.info("run started", cursor=saved, full=full)
+    # only a read from the very start (no cursor, not a replay) sees everything a snapshot lists;
+    # what a stock snapshot no longer lists is gone (other record kinds are never deleted)
+    snapshot = meta.snapshot and stream == "stock" and saved is None and pages is None
     try:
         source = (
             pages if pages is not None else prefetch(job.connector.fetch(stream, apply_lag(saved, job.lag)))
         )
         for page in source:
-            _land_page(engine, job, lease, result, page)
+            _land_page(engine, job, lease, result, page, snapshot=snapshot)
             if on_page is not None:
                 on_page(result)
             if stop is not None and stop.is_set():
                 result.status = "stopped"
                 break
         else:
+            if snapshot:
+                _finish_snapshot(engine, job, lease, result)
             result.status = "ok"
     except LeaseLost as exc:
         result.status, result.error = "failed", str(exc)
@@ -156,7 +172,23 @@ def run_stream(
     return result
 
 
-def _land_page(engine: Engine, job: StreamJob, lease: leases.Lease, result: RunResult, page: Page) -> None:
+def _finish_snapshot(engine: Engine, job: StreamJob, lease: leases.Lease, result: RunResult) -> None:
+    """The whole snapshot has landed: apply the missing-record policy, fenced like a page."""
+    with engine.begin() as conn:
+        leases.check_fence(conn, lease)
+        result.changed += finish_snapshot(conn, job.connector.name, result.run_id, job.snapshot_missing)
+        _update_run(conn, result)
+
+
+def _land_page(
+    engine: Engine,
+    job: StreamJob,
+    lease: leases.Lease,
+    result: RunResult,
+    page: Page,
+    *,
+    snapshot: bool = False,
+) -> None:
     """Map a page, then reconcile it with its cursor and counters in one transaction."""
     name, stream = job.connector.name, job.stream
     mapped = job.mapper(engine, page.records)
@@ -167,7 +199,7 @@ def _land_page(engine: Engine, job: StreamJob, lease: leases.Lease, result: RunR
         leases.check_fence(conn, lease)
         if records:
             reconcile = RECONCILERS[type(records[0])]
-            outcome = reconcile(conn, records, PageContext(name, result.run_id, job.seal))
+            outcome = reconcile(conn, records, PageContext(name, result.run_id, job.seal, snapshot))
             after.changed += outcome.changed
             key_of = {id(record): key for key, record in mapped.records.items()}
             refused += [
@@ -189,7 +221,7 @@ def _land_page(engine: Engine, job: StreamJob, lease: leases.Lease, result: RunR
 def _save_cursor(conn: Connection, connector: str, stream: str, value: str) -> None:
     upsert(
         conn,
-        SyncCursor.__table__,  # type: ignore[arg-type]
+        SyncCursor,
         [{"connector": connector, "stream": stream, "value": value, "updated_at": utcnow()}],
         key=["connector", "stream"],
         update={"value": NEW, "updated_at": NEW},

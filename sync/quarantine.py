@@ -52,10 +52,9 @@ def quarantine_records(conn: Connection, connector: str, stream: str, refused: S
         }
         for key, r in latest.items()
     ]
-    table = Quarantine.__table__
     upsert(
         conn,
-        table,  # type: ignore[arg-type]
+        Quarantine,
         rows,
         key=["connector", "stream", "record_key"],
         update={
@@ -64,7 +63,7 @@ def quarantine_records(conn: Connection, connector: str, stream: str, refused: S
             "payload": NEW,
             "status": NEW,
             "last_seen": NEW,
-            "seen_count": increment(table.c.seen_count),
+            "seen_count": increment(Quarantine.seen_count),
         },
     )
 
@@ -73,6 +72,13 @@ def resolve_records(conn: Connection, connector: str, stream: str, keys: Sequenc
     """Mark open quarantine rows of these keys resolved: the record has landed since."""
     if not keys:
         return
+    any_open = conn.execute(
+        select(Quarantine.id)
+        .where(Quarantine.connector == connector, Quarantine.stream == stream, Quarantine.status == "open")
+        .limit(1)
+    ).first()
+    if any_open is None:
+        return  # the usual case: nothing to resolve, no need to send the page's keys
     conn.execute(
         update(Quarantine)
         .where(

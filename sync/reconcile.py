@@ -7,9 +7,7 @@ write nothing, which is also what makes re-reading a page (the inclusive cursor 
 retry after a crash) a no-op.
 
 - products: upsert by SKU when any field changed.
-- stock: ``on_hand`` per (SKU, location) set to what the source reports; each change writes a
-  ``stock_movement`` row with reason ``sync`` and the run as reference. ``reserved`` is never
-  touched here.
+- stock: see ``sync.stock_sync``.
 - orders: identity ``(channel, external_id)``; a payload digest skips unchanged re-reads; a
   changed order has its lines replaced.
 """
@@ -25,11 +23,10 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, tuple_
 
 from mapping.errors import RecordError
-from mapping.records import Order, Product, Record, StockLevel, utcnow
-from store.models import Location, OrderLine, SalesOrder, StockMovement
+from mapping.records import Order, Product, Record, utcnow
+from store.models import OrderLine, SalesOrder
 from store.models import Product as ProductRow
-from store.models import StockLevel as StockRow
-from store.upsert import NEW, increment, upsert
+from store.upsert import NEW, upsert
 
 #: prices keep four decimals (DECIMAL(18,4)); a pack price divided by its factor is rounded here
 PRICE_STEP = Decimal("0.0001")
@@ -42,6 +39,8 @@ class PageContext:
     connector: str
     run_id: int
     seal: Callable[[str], str] | None = None
+    #: the page belongs to a complete snapshot read (stock rows it lists are stamped with the run)
+    snapshot: bool = False
 
 
 @dataclass
@@ -71,101 +70,12 @@ def reconcile_products(conn: Connection, records: Sequence[Product], ctx: PageCo
     ]
     upsert(
         conn,
-        ProductRow.__table__,  # type: ignore[arg-type]
+        ProductRow,
         rows,
         key=["sku"],
         update={**dict.fromkeys(fields, NEW), "updated_at": NEW},
     )
     return Outcome(changed=len(rows))
-
-
-def _location_ids(conn: Connection, codes: set[str]) -> dict[str, int]:
-    rows = conn.execute(select(Location.code, Location.id).where(Location.code.in_(codes)))
-    return dict(rows.tuples().all())
-
-
-def reconcile_stock(conn: Connection, records: Sequence[StockLevel], ctx: PageContext) -> Outcome:
-    """Set on-hand per (SKU, location) as reported; ledger every change."""
-    locations = _location_ids(conn, {r.location for r in records})
-    refused: list[tuple[Record, RecordError]] = []
-    known: list[tuple[StockLevel, int]] = []
-    for r in records:
-        if r.location in locations:
-            known.append((r, locations[r.location]))
-        else:
-            refused.append(
-                (
-                    r,
-                    RecordError(
-                        f"unknown location {r.location!r}; add it under `locations:` in the config",
-                        code="unknown_location",
-                        field="location",
-                    ),
-                )
-            )
-    existing: dict[tuple[str, int], tuple[int, int]] = {}
-    if known:
-        # Two plain IN lists (a superset of the page's pairs) compile far faster than a tuple IN.
-        for sku, loc, on_hand, reserved in conn.execute(
-            select(StockRow.sku, StockRow.location_id, StockRow.on_hand, StockRow.reserved)
-            .where(
-                StockRow.sku.in_({r.sku for r, _ in known}),
-                StockRow.location_id.in_({loc for _, loc in known}),
-            )
-            .with_for_update()
-        ):
-            existing[(sku, loc)] = (on_hand, reserved)
-    now = utcnow()
-    levels: list[dict[str, Any]] = []
-    ledger: list[dict[str, Any]] = []
-    for r, loc in known:
-        old_on_hand, reserved = existing.get((r.sku, loc), (None, 0))
-        if old_on_hand == r.on_hand:
-            continue
-        levels.append(
-            {
-                "sku": r.sku,
-                "location_id": loc,
-                "on_hand": r.on_hand,
-                "reserved": 0,
-                "version": 1,
-                "source": ctx.connector,
-                "source_as_of": r.as_of or now,
-                "updated_at": now,
-            }
-        )
-        ledger.append(
-            {
-                "sku": r.sku,
-                "location_id": loc,
-                "reason": "sync",
-                "delta_on_hand": r.on_hand - (old_on_hand or 0),
-                "delta_reserved": 0,
-                "on_hand_after": r.on_hand,
-                "reserved_after": reserved,
-                "ref_type": "sync_run",
-                "ref": str(ctx.run_id),
-                "source": ctx.connector,
-                "created_at": now,
-            }
-        )
-    table = StockRow.__table__
-    upsert(
-        conn,
-        table,  # type: ignore[arg-type]
-        levels,
-        key=["sku", "location_id"],
-        update={
-            "on_hand": NEW,
-            "source": NEW,
-            "source_as_of": NEW,
-            "updated_at": NEW,
-            "version": increment(table.c.version),
-        },
-    )
-    if ledger:
-        conn.execute(insert(StockMovement), ledger)
-    return Outcome(changed=len(levels), refused=refused)
 
 
 def order_digest(order: Order) -> str:
@@ -204,7 +114,7 @@ def reconcile_orders(conn: Connection, records: Sequence[Order], ctx: PageContex
     ]
     upsert(
         conn,
-        SalesOrder.__table__,  # type: ignore[arg-type]
+        SalesOrder,
         header_rows,
         key=["channel", "external_id"],
         update=dict.fromkeys(new_values, NEW),
@@ -260,10 +170,3 @@ def _order_row(o: Order, digest: str, ctx: PageContext, now: Any) -> dict[str, A
         "created_at": now,
         "updated_at": now,
     }
-
-
-RECONCILERS: dict[type[Record], Callable[[Connection, Any, PageContext], Outcome]] = {
-    Product: reconcile_products,
-    StockLevel: reconcile_stock,
-    Order: reconcile_orders,
-}

@@ -36,6 +36,15 @@ log = structlog.get_logger("erpsync.service")
 
 
 @dataclass(frozen=True)
+class Task:
+    """A scheduled piece of work that is not a stream (planning stock pushes, a drift check)."""
+
+    name: str
+    run: Callable[[], object]
+    schedule: Schedule
+
+
+@dataclass(frozen=True)
 class Schedule:
     """When a stream runs: every ``every``, or on the crontab ``cron``; ``jitter`` spreads starts."""
 
@@ -64,9 +73,14 @@ class Service:
         max_workers: int = 4,
         owner: str | None = None,
         on_result: Callable[[StreamJob, RunResult], None] | None = None,
+        tasks: Sequence[Task] = (),
+        background: Sequence[Callable[[threading.Event], None]] = (),
     ) -> None:
         self.engine = engine
         self.jobs = list(jobs)
+        self.tasks = list(tasks)
+        self.background = list(background)
+        self._threads: list[threading.Thread] = []
         self.owner = owner or worker_id()
         self.on_result = on_result
         self.stopping = threading.Event()
@@ -90,8 +104,31 @@ class Service:
                 misfire_grace_time=None,
                 **({"next_run_time": first} if first is not None else {}),
             )
+        for task in self.tasks:
+            self.scheduler.add_job(
+                self._run_task,
+                trigger=task.schedule.trigger(),
+                args=[task],
+                id=f"task:{task.name}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                next_run_time=utcnow(),
+            )
+        for loop in self.background:
+            thread = threading.Thread(target=loop, args=(self.stopping,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
         self.scheduler.start()
-        log.info("service started", owner=self.owner, jobs=len(self.jobs))
+        log.info("service started", owner=self.owner, jobs=len(self.jobs), tasks=len(self.tasks))
+
+    def _run_task(self, task: Task) -> None:
+        if self.stopping.is_set():
+            return
+        try:
+            task.run()
+        except Exception:
+            log.exception("task failed", task=task.name)
 
     def _run_one(self, job: StreamJob) -> None:
         if self.stopping.is_set():
@@ -111,6 +148,8 @@ class Service:
         self.stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
+        for thread in self._threads:
+            thread.join(timeout=60)
         for job, _ in self.jobs:
             job.connector.close()
         log.info("service stopped", owner=self.owner)

@@ -240,7 +240,7 @@ def test_secrets_are_hidden_in_settings_repr() -> None:
         ({"surprise": 1}, "Extra inputs are not permitted"),
         ({"auth": {"type": "oauth"}}, "does not match any of the expected tags"),
         ({"auth": {"type": "api_key", "name": "k", "value": "v", "in": "cookie"}}, "'header' or 'query'"),
-        ({"streams": {}}, "at least 1 item"),
+        ({"streams": {}}, "at least one stream"),
         ({"streams": {"s": {"path": "s", "primary_key": ["id"], "record_path": "a.["}}}, "record_path"),
         ({"streams": {"s": {"path": "s", "primary_key": ["id"], "cursor_param": "since"}}}, "cursor_field"),
         ({"base_url": "not a url"}, "base_url"),

@@ -24,6 +24,10 @@ def upgrade() -> None:
     with op.batch_alter_table('allocation', schema=None) as batch_op:
         batch_op.add_column(sa.Column('shipped_at', store.types.UTCDateTime(), nullable=True))
 
+    with op.batch_alter_table('channel_listing', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('planned_qty', sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column('planned_at', store.types.UTCDateTime(), nullable=True))
+
     with op.batch_alter_table('location', schema=None) as batch_op:
         batch_op.add_column(sa.Column('stock_source', sa.String(length=64), nullable=True))
 
@@ -60,6 +64,10 @@ def downgrade() -> None:
 
     with op.batch_alter_table('location', schema=None) as batch_op:
         batch_op.drop_column('stock_source')
+
+    with op.batch_alter_table('channel_listing', schema=None) as batch_op:
+        batch_op.drop_column('planned_at')
+        batch_op.drop_column('planned_qty')
 
     with op.batch_alter_table('allocation', schema=None) as batch_op:
         batch_op.drop_column('shipped_at')

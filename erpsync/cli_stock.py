@@ -1,0 +1,237 @@
+"""``erpsync stock``: explain, plan, report, drift and push — stock as managers and IT see it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy import Engine, select
+
+from erpsync.console import make_console
+from erpsync.context import AppContext
+from erpsync.wiring import channel_policies, stock_channels
+from mapping.errors import ConfigError
+from store.models import ChannelListing, Location, Outbox, StockLevel
+from sync.drift import check_drift
+from sync.outbound import TOPIC, PushHandler, plan, plan_and_enqueue
+from sync.outbox import OutboxWorker
+from sync.sellable import ChannelPolicy, compute, load_inputs, others_locked
+
+out = make_console()
+stock_app = typer.Typer(help="Stock levels, what each channel is shown and why.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(stock_app, name="stock")
+
+
+def _ctx(ctx: typer.Context) -> AppContext:
+    from erpsync.cli import app_context
+
+    return app_context(ctx)
+
+
+def _policies(app_ctx: AppContext, channel: str | None) -> tuple[list[ChannelPolicy], list[ChannelPolicy]]:
+    policies = channel_policies(app_ctx.config)
+    chosen = [p for p in policies if channel is None or p.channel == channel]
+    if channel is not None and not chosen:
+        known = ", ".join(p.channel for p in policies) or "none configured"
+        raise ConfigError(f"no channel named {channel!r} under `channels:` (known: {known})")
+    return policies, chosen
+
+
+def _push_state(engine: Engine, channel: str, sku: str) -> str:
+    """Why the channel shows what it shows: last push, and a queued change still waiting."""
+    with engine.connect() as conn:
+        listing = conn.execute(
+            select(ChannelListing).where(ChannelListing.channel == channel, ChannelListing.sku == sku)
+        ).first()
+        waiting = conn.execute(
+            select(Outbox.attempts, Outbox.last_error, Outbox.payload)
+            .where(
+                Outbox.topic == TOPIC,
+                Outbox.partition_key == channel,
+                Outbox.key.like(f"{TOPIC}:{channel}:{sku}:%"),
+                Outbox.delivered_at.is_(None),
+                Outbox.failed_at.is_(None),
+            )
+            .order_by(Outbox.id.desc())
+            .limit(1)
+        ).first()
+    if listing is None:
+        return "never pushed"
+    row = listing[0]
+    text = (
+        f"last pushed {row.last_pushed_qty} at {row.pushed_at:%Y-%m-%d %H:%M:%S}"
+        if row.pushed_at
+        else "not pushed yet"
+    )
+    if waiting is not None:
+        text += f"; {waiting.payload['qty']} queued (attempt {waiting.attempts}"
+        text += f", last error: {waiting.last_error})" if waiting.last_error else ")"
+    elif row.planned_qty is not None and row.planned_qty == row.last_pushed_qty:
+        text += "; unchanged since, nothing to push"
+    return text
+
+
+@stock_app.command("explain")
+def stock_explain(
+    ctx: typer.Context,
+    sku: Annotated[str, typer.Argument(help="Our SKU.")],
+    channel: Annotated[str | None, typer.Option("--channel", "-c", help="Only this channel.")] = None,
+) -> None:
+    """How each channel's number for SKU was derived, step by step, and where its push stands."""
+    app_ctx = _ctx(ctx)
+    policies, chosen = _policies(app_ctx, channel)
+    locations = {code for p in chosen for code in p.sources}
+    with app_ctx.engine.connect() as conn:
+        inputs = load_inputs(conn, [sku], locations)[sku]
+    out.print(f"SKU {sku}" + (f" (category {inputs.category})" if inputs.category else ""), markup=False)
+    for policy in chosen:
+        result = compute(policy, sku, inputs, others_locked(policies, policy.channel, sku))
+        table = Table(
+            "step",
+            "qty",
+            "detail",
+            title=f"channel {policy.channel}: sellable {result.qty}",
+            title_justify="left",
+        )
+        for step in result.steps:
+            table.add_row(step.label, str(step.value), step.note)
+        out.print(table)
+        out.print(f"  push: {_push_state(app_ctx.engine, policy.channel, sku)}", markup=False)
+
+
+@stock_app.command("plan")
+def stock_plan(
+    ctx: typer.Context,
+    channel: Annotated[str | None, typer.Option("--channel", "-c", help="Only this channel.")] = None,
+) -> None:
+    """What the next push would send (nothing is sent): try a rule change before go-live."""
+    app_ctx = _ctx(ctx)
+    policies, chosen = _policies(app_ctx, channel)
+    table = Table("channel", "sku", "now queued", "would push", "rule")
+    count = 0
+    for policy in chosen:
+        for p in plan(app_ctx.engine, policies, policy.channel):
+            table.add_row(
+                p.channel,
+                p.sku,
+                "-" if p.previous is None else str(p.previous),
+                str(p.sellable.qty),
+                p.sellable.rule_name,
+            )
+            count += 1
+    out.print(
+        table if count else "nothing to push: every channel already has its current quantity queued or sent"
+    )
+    if count:
+        out.print(f"{count} change(s) would be pushed")
+
+
+@stock_app.command("report")
+def stock_report(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    sku: Annotated[str | None, typer.Option(help="Only this SKU.")] = None,
+    location: Annotated[str | None, typer.Option(help="Only this location code.")] = None,
+) -> None:
+    """Stock levels by SKU and location: on hand, reserved, safety stock, available."""
+    if fmt not in ("table", "csv", "json"):
+        raise ConfigError(f"--format: use table, csv or json, not {fmt!r}")
+    query = (
+        select(
+            StockLevel.sku,
+            Location.code,
+            StockLevel.on_hand,
+            StockLevel.reserved,
+            Location.safety_stock,
+            StockLevel.source,
+            StockLevel.updated_at,
+        )
+        .join(Location, Location.id == StockLevel.location_id)
+        .order_by(StockLevel.sku, Location.code)
+    )
+    if sku:
+        query = query.where(StockLevel.sku == sku)
+    if location:
+        query = query.where(Location.code == location)
+    header = ["sku", "location", "on_hand", "reserved", "safety_stock", "available", "source", "updated_at"]
+    with _ctx(ctx).engine.connect() as conn:
+        rows = [
+            [s, loc, oh, rs, ss, max(0, oh - rs - ss), src or "", ts.isoformat()]
+            for s, loc, oh, rs, ss, src, ts in conn.execute(query)
+        ]
+    if fmt == "json":
+        out.print(
+            json.dumps([dict(zip(header, r, strict=True)) for r in rows], ensure_ascii=False, indent=2),
+            markup=False,
+        )
+    elif fmt == "csv":
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows([header, *rows])
+        out.print(buf.getvalue(), end="", markup=False)
+    else:
+        table = Table(*header)
+        for r in rows:
+            table.add_row(*(str(v) for v in r))
+        out.print(table)
+
+
+@stock_app.command("drift")
+def stock_drift(
+    ctx: typer.Context,
+    channel: Annotated[str | None, typer.Option("--channel", "-c", help="Only this channel.")] = None,
+    tolerance: Annotated[int, typer.Option(help="Report only differences larger than this.")] = 0,
+    correct: Annotated[
+        bool, typer.Option("--correct", help="Queue pushes that fix the differences.")
+    ] = False,
+) -> None:
+    """Read what each channel shows and compare it with what it should show (exit 1 on drift)."""
+    app_ctx = _ctx(ctx)
+    policies, chosen = _policies(app_ctx, channel)
+    connectors = stock_channels(app_ctx.config)
+    table = Table("channel", "sku", "channel sku", "should show", "shows", "difference")
+    drifts = []
+    for policy in chosen:
+        drifts += check_drift(
+            app_ctx.engine, policies, connectors[policy.channel], tolerance=tolerance, correct=correct
+        )
+    for d in drifts:
+        table.add_row(
+            d.channel,
+            d.sku,
+            d.channel_sku,
+            str(d.expected),
+            "-" if d.actual is None else str(d.actual),
+            f"{d.difference:+d}",
+        )
+    out.print(table if drifts else "no drift: every channel shows what it should")
+    if drifts:
+        out.print(f"{len(drifts)} difference(s)" + ("; corrections queued" if correct else ""))
+        raise typer.Exit(1)
+
+
+@stock_app.command("push")
+def stock_push(
+    ctx: typer.Context,
+    channel: Annotated[str | None, typer.Option("--channel", "-c", help="Only this channel.")] = None,
+) -> None:
+    """Plan, queue and deliver stock changes now, in the foreground."""
+    app_ctx = _ctx(ctx)
+    policies, chosen = _policies(app_ctx, channel)
+    queued = sum(plan_and_enqueue(app_ctx.engine, policies, p.channel) for p in chosen)
+    worker = OutboxWorker(
+        app_ctx.engine, {TOPIC: PushHandler(app_ctx.engine, stock_channels(app_ctx.config))}
+    )
+    stats = worker.run_once()
+    out.print(
+        f"queued {queued}; delivered {stats.delivered}, to retry {stats.retried}, failed {stats.failed}"
+    )
+
+
+__all__ = ["register"]

@@ -1,0 +1,87 @@
+"""The service ``erpsync run`` starts: streams, stock planning and pushing, drift checks.
+
+Assembles, from the config: one scheduled job per stream; per channel a planning task (its
+``push.every``: first a full plan, then only what changed since the previous plan) and, when
+configured, a drift check; and one outbox worker thread that delivers every queued message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import partial
+
+from sqlalchemy import Engine
+
+from config import ErpsyncConfig
+from erpsync.wiring import channel_policies, plan_streams, stock_channels
+from mapping.records import utcnow
+from sync import lease as leases
+from sync.drift import check_drift
+from sync.outbound import TOPIC, PushHandler, plan_and_enqueue
+from sync.outbox import OutboxWorker
+from sync.scheduler import Schedule, Service, Task
+from sync.sellable import ChannelPolicy
+
+
+class ChannelPlanner:
+    """Plans one channel: everything the first time, then what changed since the last plan."""
+
+    def __init__(self, engine: Engine, policies: Sequence[ChannelPolicy], channel: str, owner: str) -> None:
+        self.engine, self.policies, self.channel, self.owner = engine, policies, channel, owner
+        self.since: datetime | None = None
+
+    def __call__(self) -> int:
+        lease = leases.acquire(self.engine, self.channel, "stock_plan", self.owner, timedelta(minutes=5))
+        if lease is None:
+            return 0  # another worker plans this channel right now
+        started = utcnow()
+        try:
+            queued = plan_and_enqueue(self.engine, self.policies, self.channel, since=self.since)
+        finally:
+            leases.release(self.engine, lease)
+        self.since = started
+        return queued
+
+
+def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -> Service:
+    """The service for ``cfg``: scheduled streams, channel planners, drift checks, outbox worker."""
+    planned = [p for p in plan_streams(cfg) if p.schedule is not None]
+    policies = channel_policies(cfg)
+    channels = stock_channels(cfg)
+    owner = leases.worker_id()
+    tasks = []
+    for ch in cfg.channels:
+        if ch.name not in channels:
+            continue
+        tasks.append(
+            Task(
+                f"plan:{ch.name}",
+                ChannelPlanner(engine, policies, ch.name, owner),
+                Schedule(every=ch.push.every, jitter=timedelta(0)),
+            )
+        )
+        if ch.drift.every is not None:
+            check = partial(
+                check_drift,
+                engine,
+                policies,
+                channels[ch.name],
+                tolerance=ch.drift.tolerance,
+                correct=ch.drift.correct,
+            )
+            tasks.append(Task(f"drift:{ch.name}", check, Schedule(every=ch.drift.every)))
+    worker = OutboxWorker(
+        engine,
+        {TOPIC: PushHandler(engine, channels)},
+        per_partition={TOPIC: max((c.push.batch for c in cfg.channels), default=50)},
+    )
+    background = [lambda stop: worker.run_forever(stop, idle_sleep=0.5)] if channels else []
+    return Service(
+        engine,
+        [(p.job, p.schedule) for p in planned if p.schedule],
+        max_workers=max_workers,
+        owner=owner,
+        tasks=tasks,
+        background=background,
+    )
