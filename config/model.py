@@ -99,7 +99,8 @@ class StreamConfig(_Section):
     neither it runs only when started by hand. ``lag`` re-reads that much before the saved cursor
     for late updates, ``jitter`` spreads start times, ``staleness`` is how old the last successful
     run may get before an alert. ``mapping`` is a field map (see ``mapping``), None for the
-    connector's default.
+    connector's default. ``missing`` says what a complete stock snapshot means for a SKU it no
+    longer lists: ``zero`` (it is gone) or ``keep`` (leave the last level).
     """
 
     every: Duration | None = None
@@ -109,6 +110,7 @@ class StreamConfig(_Section):
     mapping: dict[str, Any] | None = None
     jitter: Duration = timedelta(seconds=10)
     staleness: Duration | None = None
+    missing: Literal["zero", "keep"] = "zero"
 
     @field_validator("every")
     @classmethod

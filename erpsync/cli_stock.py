@@ -17,7 +17,7 @@ from erpsync.wiring import channel_policies, stock_channels
 from mapping.errors import ConfigError
 from store.models import ChannelListing, Location, Outbox, StockLevel
 from sync.drift import check_drift
-from sync.outbound import TOPIC, PushHandler, plan, plan_and_enqueue
+from sync.outbound import TOPIC, PushHandler, plan, plan_and_enqueue, reverse_bindings
 from sync.outbox import OutboxWorker
 from sync.sellable import ChannelPolicy, compute, load_inputs, others_locked
 
@@ -44,11 +44,13 @@ def _policies(app_ctx: AppContext, channel: str | None) -> tuple[list[ChannelPol
     return policies, chosen
 
 
-def _push_state(engine: Engine, channel: str, sku: str) -> str:
+def _push_state(engine: Engine, channel: str, sku: str, sellable: int) -> str:
     """Why the channel shows what it shows: last push, and a queued change still waiting."""
     with engine.connect() as conn:
         listing = conn.execute(
-            select(ChannelListing).where(ChannelListing.channel == channel, ChannelListing.sku == sku)
+            select(
+                ChannelListing.last_pushed_qty, ChannelListing.pushed_at, ChannelListing.planned_qty
+            ).where(ChannelListing.channel == channel, ChannelListing.sku == sku)
         ).first()
         waiting = conn.execute(
             select(Outbox.attempts, Outbox.last_error, Outbox.payload)
@@ -62,19 +64,23 @@ def _push_state(engine: Engine, channel: str, sku: str) -> str:
             .order_by(Outbox.id.desc())
             .limit(1)
         ).first()
+        channel_sku, factor = reverse_bindings(conn, channel, [sku])[sku]
+    unit = f" {channel_sku}" + (f" (packs of {factor})" if factor != 1 else "")
     if listing is None:
-        return "never pushed"
-    row = listing[0]
+        return f"never pushed; the next plan queues {sellable // factor}{unit}"
+    row = listing
     text = (
-        f"last pushed {row.last_pushed_qty} at {row.pushed_at:%Y-%m-%d %H:%M:%S}"
+        f"last pushed {row.last_pushed_qty}{unit} at {row.pushed_at:%Y-%m-%d %H:%M:%S}"
         if row.pushed_at
         else "not pushed yet"
     )
     if waiting is not None:
-        text += f"; {waiting.payload['qty']} queued (attempt {waiting.attempts}"
+        text += f"; {waiting.payload['qty']} queued, not delivered yet (attempt {waiting.attempts}"
         text += f", last error: {waiting.last_error})" if waiting.last_error else ")"
-    elif row.planned_qty is not None and row.planned_qty == row.last_pushed_qty:
-        text += "; unchanged since, nothing to push"
+    elif row.planned_qty != sellable:
+        text += f"; changed to {sellable} since the last plan: the next plan queues it"
+    else:
+        text += "; not pushed again: unchanged since"
     return text
 
 
@@ -103,7 +109,7 @@ def stock_explain(
         for step in result.steps:
             table.add_row(step.label, str(step.value), step.note)
         out.print(table)
-        out.print(f"  push: {_push_state(app_ctx.engine, policy.channel, sku)}", markup=False)
+        out.print(f"  push: {_push_state(app_ctx.engine, policy.channel, sku, result.qty)}", markup=False)
 
 
 @stock_app.command("plan")
@@ -226,9 +232,14 @@ def stock_push(
     policies, chosen = _policies(app_ctx, channel)
     queued = sum(plan_and_enqueue(app_ctx.engine, policies, p.channel) for p in chosen)
     worker = OutboxWorker(
-        app_ctx.engine, {TOPIC: PushHandler(app_ctx.engine, stock_channels(app_ctx.config))}
+        app_ctx.engine,
+        {TOPIC: PushHandler(app_ctx.engine, stock_channels(app_ctx.config))},
+        per_partition={TOPIC: 250},
     )
-    stats = worker.run_once()
+    stats = step = worker.run_once()
+    while step.delivered:  # a channel's later messages become claimable once earlier ones are delivered
+        step = worker.run_once()
+        stats += step
     out.print(
         f"queued {queued}; delivered {stats.delivered}, to retry {stats.retried}, failed {stats.failed}"
     )

@@ -81,6 +81,8 @@ connectors:
     settings:
       base_url: {url}/shop/
       auth: {{type: api_key, name: X-Shop-Key, value: "${{DEMO_SHOP_KEY}}", in: header}}
+      stock_push: {{path: stock/push, batch: 20}}     # where the shop is told its quantities
+      stock_read: {{path: stock}}                      # where they are read back (drift check)
       streams:
         orders:
           path: orders
@@ -113,6 +115,17 @@ connectors:
               qty: {{path: quantity, convert: [int]}}
               unit_price: {{path: price, convert: [decimal]}}
               external_line_id: {{path: id, convert: [str]}}
+"""
+
+CHANNELS = """
+channels:
+  - name: shop
+    sources: [WH-SH, DS-GZ]          # the warehouses that feed the shop
+    rule: {{percent: 90, buffer: 1}}   # show 90 % of what is available, minus one
+    overrides:
+      - {{sku: CUP-010, max: 20}}      # cups: never show more than 20
+    push: {{every: 2s}}
+    drift: {{every: 5s}}
 """
 
 SKUS = """\
@@ -172,7 +185,8 @@ def main() -> None:
         DEMO_ERP_TOKEN=ERP_TOKEN, DEMO_SHOP_KEY=SHOP_KEY, DEMO_ENCRYPTION_KEY=Fernet.generate_key().decode()
     )
     try:
-        (WORKDIR / "erpsync.yaml").write_text(CONFIG.format(workdir=WORKDIR, url=sim.url), encoding="utf-8")
+        text = CONFIG.format(workdir=WORKDIR, url=sim.url) + CHANNELS.format()
+        (WORKDIR / "erpsync.yaml").write_text(text, encoding="utf-8")
         (WORKDIR / "skus.csv").write_text(SKUS, encoding="utf-8")
         console.print(f"simulated ERP and shop at {sim.url}; config in {WORKDIR / 'erpsync.yaml'}")
         _cli(console, "validate the config", "config", "validate")
@@ -190,6 +204,18 @@ def main() -> None:
     _cli(console, "stream status", "status")
     _print_store(console)
     _cli(console, "quarantine (records a person must look at)", "quarantine", "list")
+    console.rule("what the shop shows now (pushed by erpsync)")
+    table = Table("shop sku", "quantity", title=None)
+    for sku, qty in sorted(sim.state.shown.items()):
+        table.add_row(sku, str(qty))
+    console.print(table)
+    _cli(
+        console,
+        "why the shop shows what it shows for cups (limited by a rule)",
+        "stock",
+        "explain",
+        "CUP-010",
+    )
     console.print(
         "next: `erpsync --config var/demo/erpsync.yaml quarantine show ID`, "
         "`erpsync --config var/demo/erpsync.yaml --help`"

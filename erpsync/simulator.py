@@ -7,7 +7,9 @@ system. Both speak plain JSON REST, which the generic ``rest`` connector reads:
   and ``GET /erp/stock?updated_since=T&cursor=C`` (records sorted by ``updated_at``, a
   ``next_cursor`` token in the body).
 - Shop (API key header ``X-Shop-Key``): ``GET /shop/orders?updated_at_min=T&limit=N`` sorted
-  by ``updated_at``, paged with an RFC 5988 ``Link: <…>; rel="next"`` header.
+  by ``updated_at``, paged with an RFC 5988 ``Link: <…>; rel="next"`` header; stock it shows,
+  set with ``POST /shop/stock/push`` (compare-and-set on ``expected``) and read back with
+  ``GET /shop/stock?skus=a,b``.
 
 A background thread moves stock and places or edits orders every ``tick`` seconds.
 """
@@ -44,6 +46,8 @@ class SimState:
     clock: datetime = field(default_factory=lambda: datetime(2026, 11, 1, 8, 0, tzinfo=UTC))
     stock: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
+    shown: dict[str, int] = field(default_factory=dict)  # what the shop shows, by its own SKU
+    pushes: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def tick_time(self) -> str:
@@ -138,11 +142,41 @@ class _Handler(BaseHTTPRequestHandler):
                 if self.headers.get("Authorization") != f"Bearer {ERP_TOKEN}":
                     return self._send(401, {"error": "invalid token"})
                 return self._erp(url.path, query)
-            if url.path == "/shop/orders":
+            if url.path.startswith("/shop/"):
                 if self.headers.get("X-Shop-Key") != SHOP_KEY:
                     return self._send(401, {"errors": "[API] Invalid API key"})
-                return self._orders(query)
+                if url.path == "/shop/orders":
+                    return self._orders(query)
+                if url.path == "/shop/stock":
+                    skus = [s for s in query.get("skus", "").split(",") if s]
+                    items = [
+                        {"sku": s, "quantity": self.state.shown[s]} for s in skus if s in self.state.shown
+                    ]
+                    return self._send(200, {"items": items})
         return self._send(404, {"error": "not found"})
+
+    def do_POST(self) -> None:
+        url = urlparse(self.path)
+        if url.path != "/shop/stock/push":
+            return self._send(404, {"error": "not found"})
+        if self.headers.get("X-Shop-Key") != SHOP_KEY:
+            return self._send(401, {"errors": "[API] Invalid API key"})
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        results = []
+        with self.state.lock:
+            for update in body.get("updates", []):
+                sku, current = update["sku"], self.state.shown.get(update["sku"])
+                if (
+                    update.get("expected") is not None
+                    and current is not None
+                    and current != update["expected"]
+                ):
+                    results.append({"sku": sku, "status": "conflict", "actual": current})
+                    continue
+                self.state.shown[sku] = int(update["quantity"])
+                self.state.pushes.append(update)
+                results.append({"sku": sku, "status": "ok", "actual": self.state.shown[sku]})
+        return self._send(200, {"results": results})
 
     def _erp(self, path: str, query: dict[str, str]) -> None:
         if path == "/erp/products":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -94,7 +95,14 @@ def plan_streams(
             schedule = None
             if conf is not None and (conf.every or conf.cron):
                 schedule = Schedule(every=conf.every, cron=conf.cron, jitter=conf.jitter)
-            job = StreamJob(instance, name, mapper, lag=conf.lag if conf else StreamJob.lag, seal=seal)
+            job = StreamJob(
+                instance,
+                name,
+                mapper,
+                lag=conf.lag if conf else timedelta(0),
+                seal=seal,
+                snapshot_missing=conf.missing if conf else "zero",
+            )
             planned.append(PlannedStream(job, schedule))
     return planned
 

@@ -200,3 +200,39 @@ def test_connectors_list_shows_an_installed_plugin(
     out = capsys.readouterr().out
     assert re.search(r"acme\s+│\s+acme_erpsync:AcmeConnector", out)
     assert re.search(r"shop\s+│\s+rest\s+│\s+yes\s+│\s+orders \(2s\)", out)
+
+
+def test_stock_flows_from_erp_to_the_shop_with_a_rule_limited_sku(
+    tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography.fernet import Fernet
+
+    from erpsync.demo import CHANNELS
+
+    monkeypatch.setenv("DEMO_ERP_TOKEN", ERP_TOKEN)
+    monkeypatch.setenv("DEMO_SHOP_KEY", SHOP_KEY)
+    monkeypatch.setenv("DEMO_ENCRYPTION_KEY", Fernet.generate_key().decode())
+    config = tmp_path / "erpsync.yaml"
+    config.write_text(CONFIG.format(workdir=tmp_path, url=sim.url) + CHANNELS.format(), encoding="utf-8")
+    (tmp_path / "skus.csv").write_text(SKUS, encoding="utf-8")
+    for args in (["db", "upgrade"], ["mapping", "import-skus", str(tmp_path / "skus.csv")], ["sync", "erp"]):
+        assert cli(config, *args) == 0
+    assert cli(config, "stock", "push") == 0
+    assert "failed 0" in capsys.readouterr().out
+
+    def available(sku: str) -> int:
+        return sum(v["qty"] for (s, _), v in sim.state.stock.items() if s == sku)
+
+    # 90 % of what the two warehouses hold, minus a buffer of 1; cups capped at 20 = 3 packs of 6
+    assert sim.state.shown["TEA-002"] == available("TEA-002") * 90 // 100 - 1
+    assert sim.state.shown["CUP-6PK"] == min(20, available("CUP-010") * 90 // 100 - 1) // 6
+    pushed = len(sim.state.pushes)
+
+    assert cli(config, "stock", "push") == 0  # nothing changed: nothing is sent again
+    assert len(sim.state.pushes) == pushed
+    assert cli(config, "stock", "drift") == 0
+    assert "no drift" in capsys.readouterr().out
+    sim.state.shown["TEA-002"] += 5  # someone edits the shop by hand
+    assert cli(config, "stock", "drift", "--correct") == 1
+    assert cli(config, "stock", "push") == 0
+    assert sim.state.shown["TEA-002"] == available("TEA-002") * 90 // 100 - 1

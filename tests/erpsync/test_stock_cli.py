@@ -1,0 +1,142 @@
+"""``erpsync stock explain|plan|report`` on a fixture with two channels and three locations.
+
+The explain output for TEA-001 is also the sample shown in docs/stock.md; the test keeps the two
+equal, so the documentation always shows what the command prints.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from config import load_config
+from erpsync.cli import run_cli
+from erpsync.wiring import location_specs
+from store import stock
+from store.db import make_engine
+from store.locations import apply_locations
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "stock.md"
+
+CONFIG = """\
+database: {{url: "sqlite:///{db}"}}
+locations:
+  - {{code: WH-SH, name: Shanghai factory warehouse, kind: warehouse, safety_stock: 5}}
+  - {{code: GA-SOUTH, name: South China agent, kind: agent, parent: WH-SH}}
+  - {{code: DS-GZ, name: Guangzhou distributor, kind: distributor, parent: GA-SOUTH}}
+connectors:
+  - name: tmall
+    kind: rest
+    settings: {{base_url: "https://tmall.example/api/", stock_push: {{path: stock/push}}}}
+  - name: b2b
+    kind: rest
+    settings: {{base_url: "https://b2b.example/api/", stock_push: {{path: stock/push}}}}
+channels:
+  - name: tmall
+    sources: [WH-SH, DS-GZ]
+    rule: {{percent: 80, buffer: 2, zero_below: 3}}
+    overrides:
+      - {{sku: CUP-010, max: 20}}
+    locks:
+      - {{sku: TEA-001, qty: 10}}
+  - name: b2b
+    sources: [WH-SH, GA-SOUTH]
+    rule: {{percent: 100}}
+    locks:
+      - {{sku: TEA-001, qty: 15}}
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "erpsync.yaml"
+    path.write_text(CONFIG.format(db=tmp_path / "e.db"))
+    assert run_cli(["-c", str(path), "db", "upgrade"]) == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'e.db'}")
+    ids = apply_locations(engine, location_specs(load_config(path)))
+    with engine.begin() as conn:
+        for sku, loc, qty in [
+            ("TEA-001", "WH-SH", 120),
+            ("TEA-001", "GA-SOUTH", 30),
+            ("TEA-001", "DS-GZ", 12),
+            ("CUP-010", "WH-SH", 300),
+            ("POT-020", "DS-GZ", 4),
+        ]:
+            stock.adjust(conn, sku, ids[loc], qty, ref="opening count")
+        stock.reserve(conn, "TEA-001", ids["WH-SH"], 8, ref_type="order_line", ref="1")
+    engine.dispose()
+    return path
+
+
+def cli(config: Path, *args: str) -> int:
+    return run_cli(["-c", str(config), *args])
+
+
+def test_explain_shows_every_step_per_channel(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(config, "stock", "explain", "TEA-001") == 0
+    out = capsys.readouterr().out
+    # tmall: (120-8-5) + 12 = 119; minus b2b's lock of 15 = 104; 80 % = 83; minus buffer 2 = 81
+    assert "channel tmall: sellable 81" in out
+    assert re.search(r"available at WH-SH\s+│\s+107\s+│\s+120 on hand − 8 reserved − 5 safety", out)
+    assert re.search(r"minus units locked for other channels\s+│\s+104\s+│\s+15 unit\(s\)", out)
+    # b2b: 107 + 30 = 137; minus tmall's lock of 10 = 127; 100 %
+    assert "channel b2b: sellable 127" in out
+    assert "push: never pushed; the next plan queues 81" in out
+    documented = (
+        DOCS.read_text(encoding="utf-8")
+        .split("```text\n$ erpsync stock explain TEA-001\n")[1]
+        .split("```")[0]
+    )
+    assert documented == out
+
+
+def test_explain_one_channel_and_a_rule_limited_sku(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(config, "stock", "explain", "CUP-010", "--channel", "tmall") == 0
+    out = capsys.readouterr().out
+    assert "channel tmall: sellable 20" in out
+    assert "at most 20" in out
+    assert "override sku=CUP-010" in out
+    assert "b2b" not in out
+    assert cli(config, "stock", "explain", "CUP-010", "--channel", "nope") == 2
+    assert "no channel named 'nope'" in capsys.readouterr().err
+
+
+def test_plan_lists_what_would_be_pushed_and_sends_nothing(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(config, "stock", "plan") == 0
+    out = capsys.readouterr().out
+    rows = re.findall(r"│ (\w+)\s+│ ([\w-]+)\s+│ -\s+│ (\d+)\s+│", out)
+    assert sorted(rows) == sorted(
+        [
+            ("tmall", "CUP-010", "20"),
+            ("tmall", "POT-020", "0"),
+            ("tmall", "TEA-001", "81"),
+            ("b2b", "CUP-010", "295"),
+            ("b2b", "TEA-001", "127"),
+        ]
+    )
+    assert "5 change(s) would be pushed" in out
+    assert cli(config, "stock", "plan") == 0  # nothing was queued by planning
+    assert "5 change(s) would be pushed" in capsys.readouterr().out
+
+
+def test_report_formats(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(config, "stock", "report", "--format", "csv") == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    tea = next(r for r in rows if r["sku"] == "TEA-001" and r["location"] == "WH-SH")
+    assert (tea["on_hand"], tea["reserved"], tea["safety_stock"], tea["available"]) == (
+        "120",
+        "8",
+        "5",
+        "107",
+    )
+    assert cli(config, "stock", "report", "--format", "json", "--location", "DS-GZ") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {(r["sku"], r["available"]) for r in data} == {("TEA-001", 12), ("POT-020", 4)}
+    assert cli(config, "stock", "report", "--format", "xml") == 2
