@@ -40,11 +40,11 @@ from config.model import (
     ErpsyncConfig,
     LocationConfig,
     LoggingConfig,
-    RoutingConfig,
     SecurityConfig,
     StreamConfig,
 )
 from config.render import SECRET_MASK, render_config
+from config.routing import DispatchConfig, Pin, RoutingConfig, SplitPolicy
 
 __all__ = [
     "CONFIG_ENV",
@@ -60,13 +60,16 @@ __all__ = [
     "ConnectorConfig",
     "ConnectorLookup",
     "DatabaseConfig",
+    "DispatchConfig",
     "ErpsyncConfig",
     "LocationConfig",
     "LoggingConfig",
+    "Pin",
     "RoutingConfig",
     "RuleOverride",
     "SecurityConfig",
     "SellableRule",
+    "SplitPolicy",
     "StreamConfig",
     "format_duration",
     "load_config",

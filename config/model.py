@@ -46,6 +46,7 @@ from pydantic import (
 
 from config.channels import ChannelConfig
 from config.durations import check_cron, duration_input, format_duration
+from config.routing import DispatchConfig, RoutingConfig
 from connectors.base import ConnectorSettings
 from mapping.errors import ConfigError
 
@@ -188,6 +189,8 @@ class LocationConfig(_Section):
     safety_stock: int = Field(default=0, ge=0)
     #: the connector whose stock readings are authoritative here (None: erpsync keeps the books)
     stock_source: str | None = None
+    #: how this location receives dispatch instructions (None: it ships nothing erpsync routes)
+    dispatch: DispatchConfig | None = None
 
     @field_validator("code")
     @classmethod
@@ -195,12 +198,6 @@ class LocationConfig(_Section):
         if not _LOCATION_CODE.fullmatch(value):
             raise ValueError("a location code is 1-64 characters: letters, digits, '_', '.' or '-'")
         return value
-
-
-class RoutingConfig(_Section):
-    """Order routing rules (their shape is defined by ``routing``)."""
-
-    rules: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class AlertsConfig(_Section):

@@ -35,6 +35,7 @@ def check_references(data: Any) -> list[Finding]:
     findings += _unique(locations, ("locations",), "code", "location code")
     findings += _parents(locations)
     findings += _stock_references(data)
+    findings += _routing_references(data)
     api = data.get("api")
     tokens = api.get("tokens") if isinstance(api, dict) else None
     findings += _unique(tokens, ("api", "tokens"), "name", "api token name")
@@ -143,4 +144,27 @@ def _stock_references(data: dict[str, Any]) -> list[Finding]:
                         f"{code!r} is not the code of any location in this file",
                     )
                 )
+    return findings
+
+
+def _routing_references(data: dict[str, Any]) -> list[Finding]:
+    """``routing.fallback`` and every pin's ``location`` are location codes."""
+    codes = set(_texts(data.get("locations"), "code").values())
+    routing = data.get("routing")
+    if not isinstance(routing, dict):
+        return []
+    findings: list[Finding] = []
+    fallback = routing.get("fallback")
+    if isinstance(fallback, str) and fallback not in codes:
+        findings.append(
+            (("routing", "fallback"), f"{fallback!r} is not the code of any location in this file")
+        )
+    for index, location in _texts(routing.get("pins"), "location").items():
+        if location not in codes:
+            findings.append(
+                (
+                    ("routing", "pins", index, "location"),
+                    f"{location!r} is not the code of any location in this file",
+                )
+            )
     return findings

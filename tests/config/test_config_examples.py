@@ -60,7 +60,9 @@ def test_example_contents() -> None:
         "warehouse",
     ]
     assert sum(loc.kind == "agent" and bool(loc.regions) for loc in tree.values()) == 2
-    assert len(load("routing.yaml").routing.rules) == 2
+    routing = load("routing.yaml").routing
+    assert (routing.split.allowed, routing.split.max_parts, routing.fallback) == (True, 2, "FACTORY")
+    assert [p.location for p in routing.pins] == ["FACTORY", "AG-NORTH"]
     assert load("alerts.yaml").alerts.language == "zh-CN"
 
 
