@@ -44,7 +44,7 @@ from config.model import (
     StreamConfig,
 )
 from config.render import SECRET_MASK, render_config
-from config.routing import DispatchConfig, Pin, RoutingConfig, SplitPolicy
+from config.routing import DispatchConfig, EmailConfig, Pin, RoutingConfig, SplitPolicy
 
 __all__ = [
     "CONFIG_ENV",
@@ -61,6 +61,7 @@ __all__ = [
     "ConnectorLookup",
     "DatabaseConfig",
     "DispatchConfig",
+    "EmailConfig",
     "ErpsyncConfig",
     "LocationConfig",
     "LoggingConfig",

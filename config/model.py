@@ -46,7 +46,7 @@ from pydantic import (
 
 from config.channels import ChannelConfig
 from config.durations import check_cron, duration_input, format_duration
-from config.routing import DispatchConfig, RoutingConfig
+from config.routing import DispatchConfig, EmailConfig, RoutingConfig
 from connectors.base import ConnectorSettings
 from mapping.errors import ConfigError
 
@@ -272,6 +272,7 @@ class ErpsyncConfig(_Section):
     channels: list[ChannelConfig] = Field(default_factory=list)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    email: EmailConfig = Field(default_factory=EmailConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
 

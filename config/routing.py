@@ -106,3 +106,15 @@ class DispatchConfig(_Section):
         if missing:
             raise ValueError(f"dispatch method {self.method!r} needs {', '.join(missing)}")
         return self
+
+
+class EmailConfig(_Section):
+    """The SMTP server erpsync sends mail through (dispatch notes, alerts)."""
+
+    host: str = "localhost"
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = "erpsync@localhost"
+    timeout_s: float = Field(default=30, gt=0)
