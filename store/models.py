@@ -189,6 +189,11 @@ class SalesOrder(Base):
     total: Mapped[Decimal | None] = mapped_column(MONEY)
     customer_ref: Mapped[str | None] = mapped_column(String(128))
     ship_region: Mapped[str | None] = mapped_column(String(191))
+    ship_postal: Mapped[str | None] = mapped_column(String(16))
+    #: ship-to fields a person must fill in before the order can be allocated (None: complete)
+    ship_to_missing: Mapped[str | None] = mapped_column(String(128))
+    #: a change the channel made after dispatch, kept for a person to act on
+    change_note: Mapped[str | None] = mapped_column(String(255))
     # Buyer's address and contact, encrypted (personal data): never stored in clear text.
     ship_to_sealed: Mapped[str | None] = mapped_column(Text)
     payload_digest: Mapped[str | None] = mapped_column(String(64))
@@ -239,8 +244,38 @@ class DispatchInstruction(Base):
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     carrier: Mapped[str | None] = mapped_column(String(64))
     tracking_no: Mapped[str | None] = mapped_column(String(64))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128))
+    send_count: Mapped[int] = mapped_column(Integer, default=0)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    recall_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Shipment(Base):
+    """A parcel a location reported for a dispatch instruction: carrier, tracking number, lines."""
+
+    __tablename__ = "shipment"
+    __table_args__ = (UniqueConstraint("dispatch_id", "tracking_no"), MYSQL_TABLE)
+
+    id: Mapped[int] = _id()
+    dispatch_id: Mapped[int] = mapped_column(ForeignKey("dispatch_instruction.id"))
+    carrier: Mapped[str] = mapped_column(String(64))
+    tracking_no: Mapped[str] = mapped_column(String(64))
+    shipped_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: [{"line_no": n, "qty": q}]: what this parcel holds
+    lines: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RequestNonce(Base):
+    """Nonces of signed requests already accepted (a replay within the time window is refused)."""
+
+    __tablename__ = "request_nonce"
+    __table_args__ = (Index(None, "expires_at"), MYSQL_TABLE)
+
+    nonce: Mapped[str] = mapped_column(String(191), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Allocation(Base):

@@ -33,9 +33,10 @@ from mapping.records import Order, Product, Record, StockLevel, StockMove, utcno
 from store.models import SyncCursor, SyncRun
 from store.upsert import NEW, upsert
 from sync import lease as leases
+from sync.order_sync import reconcile_orders
 from sync.prefetch import prefetch
 from sync.quarantine import Refused, quarantine_records, resolve_records
-from sync.reconcile import Outcome, PageContext, reconcile_orders, reconcile_products
+from sync.reconcile import Outcome, PageContext, reconcile_products
 from sync.stock_sync import finish_snapshot, reconcile_stock, reconcile_stock_moves
 
 log = structlog.get_logger("erpsync.sync")

@@ -37,7 +37,7 @@ from store.models import ChannelListing, Location, OrderLine, SalesOrder, SkuBin
 from store.outbox import Message, NewMessage, enqueue_many
 from store.upsert import NEW, upsert
 from sync.outbox import Delivered, Failed, Outcome, Retry
-from sync.sellable import ChannelPolicy, Sellable, compute, load_inputs, others_locked
+from sync.sellable import UNALLOCATED, ChannelPolicy, Sellable, compute, load_inputs, others_locked
 
 TOPIC = "stock.push"
 log = structlog.get_logger("erpsync.outbound")
@@ -75,9 +75,12 @@ def _candidate_skus(
         )
         query = union(at_sources, ordered)
     else:
-        query = union(
-            at_sources, listed, select(ChannelListing.sku).where(ChannelListing.sku.in_(policy.locks))
+        awaiting = (
+            select(OrderLine.sku)
+            .join(SalesOrder, SalesOrder.id == OrderLine.order_id)
+            .where(SalesOrder.status.in_(UNALLOCATED))
         )
+        query = union(at_sources, listed, awaiting)
     sub = query.subquery()
     return list(
         conn.execute(select(sub.c.sku).where(sub.c.sku > after).order_by(sub.c.sku).limit(limit)).scalars()

@@ -172,7 +172,13 @@ def reconcile_stock(conn: Connection, records: Sequence[StockLevel], ctx: PageCo
     if ctx.snapshot:
         seen = [existing[k][2] for k in as_of if k in existing and k not in new_levels]
         if seen:
-            conn.execute(update(StockRow).where(StockRow.id.in_(seen)).values(seen_run_id=ctx.run_id))
+            # the source confirmed these rows as they are: they are its rows now (so a later
+            # snapshot that omits them sets them to zero like any other row it set)
+            conn.execute(
+                update(StockRow)
+                .where(StockRow.id.in_(seen))
+                .values(seen_run_id=ctx.run_id, source=ctx.connector)
+            )
     settle_shipped(conn, list(as_of), as_of)
     out.changed = len(new_levels)
     return out

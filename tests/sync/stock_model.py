@@ -1,0 +1,252 @@
+"""A reference model of stock levels, a feed of stock readings, and store checks for property tests.
+
+``Book`` says what the store should hold after each operation of ``store.stock`` and
+``sync.stock_sync``, written from their docstrings; the property tests run the product and the
+book side by side and compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select, text
+
+from connectors.base import Connector, ConnectorSettings, Page, Stream
+from mapping.records import utcnow
+from store.db import make_engine
+from store.migrate import upgrade
+from store.models import (
+    Allocation,
+    Base,
+    ChannelListing,
+    Location,
+    OrderLine,
+    SalesOrder,
+    StockLevel,
+    StockMovement,
+)
+
+Key = tuple[str, str]  # (sku, location code)
+Move = tuple[str, Key, int]  # (move id, where, delta)
+
+
+class Feed(Connector):
+    """Serves ``rows[stream]`` two per page; ``stock`` is a complete snapshot, ``stock_moves`` is not."""
+
+    kind = "feed"
+    Settings = ConnectorSettings
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, ConnectorSettings())
+        self.rows: dict[str, list[dict[str, Any]]] = {"stock": [], "stock_moves": []}
+
+    @property
+    def streams(self) -> Mapping[str, Stream]:
+        return {s: Stream(s, ("id",), None, snapshot=s == "stock") for s in self.rows}
+
+    def fetch(self, stream: str, cursor: str | None) -> Iterator[Page]:
+        rows = self.rows[stream]
+        for start in range(0, len(rows), 2):
+            yield Page([dict(r) for r in rows[start : start + 2]], last=start + 2 >= len(rows))
+
+    def check(self) -> None:
+        return None
+
+
+def reading(sku: str, code: str, on_hand: int, as_of: datetime) -> dict[str, Any]:
+    """A raw stock-level record as a source sends it."""
+    data = {"sku": sku, "location": code, "on_hand": on_hand, "as_of": as_of.isoformat()}
+    return {"id": f"{sku}@{code}", "data": data}
+
+
+def move(move_id: str, key: Key, delta: int) -> dict[str, Any]:
+    """A raw stock-move record as a source sends it."""
+    return {"id": move_id, "data": {"sku": key[0], "location": key[1], "delta": delta, "move_id": move_id}}
+
+
+def migrated_sqlite(directory: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{directory / 'store.db'}")
+    upgrade(engine)
+    return engine
+
+
+def wipe(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(text(f'DELETE FROM "{table.name}"'))
+
+
+def order_line(conn: Connection, sku: str, qty: int, status: str = "allocated") -> int:
+    """A one-line order (its ``status`` decides whether it counts as open demand)."""
+    now = utcnow()
+    order = conn.execute(
+        insert(SalesOrder).values(
+            channel="shop",
+            external_id=f"o-{now.timestamp()}-{sku}-{qty}",
+            status=status,
+            currency="CNY",
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    line = conn.execute(
+        insert(OrderLine).values(
+            order_id=order.inserted_primary_key[0], line_no=1, sku=sku, qty=qty, unit_price=0
+        )
+    )
+    return int(line.inserted_primary_key[0])
+
+
+def stored_levels(conn: Connection) -> dict[Key, tuple[int, int]]:
+    rows = conn.execute(
+        select(StockLevel.sku, Location.code, StockLevel.on_hand, StockLevel.reserved).join(
+            Location, Location.id == StockLevel.location_id
+        )
+    )
+    return {(sku, code): (on_hand, reserved) for sku, code, on_hand, reserved in rows}
+
+
+def ledger_replay(conn: Connection) -> tuple[dict[Key, tuple[int, int]], list[str]]:
+    """The levels the ledger's deltas add up to, and every row whose ``*_after`` disagrees."""
+    rows = conn.execute(
+        select(
+            StockMovement.id,
+            StockMovement.sku,
+            Location.code,
+            StockMovement.reason,
+            StockMovement.delta_on_hand,
+            StockMovement.delta_reserved,
+            StockMovement.on_hand_after,
+            StockMovement.reserved_after,
+        )
+        .join(Location, Location.id == StockMovement.location_id)
+        .order_by(StockMovement.id)
+    )
+    sums: dict[Key, tuple[int, int]] = {}
+    wrong = []
+    for row_id, sku, code, reason, d_on_hand, d_reserved, on_hand_after, reserved_after in rows:
+        on_hand, reserved = sums.get((sku, code), (0, 0))
+        sums[sku, code] = (on_hand + d_on_hand, reserved + d_reserved)
+        if sums[sku, code] != (on_hand_after, reserved_after):
+            wrong.append(f"#{row_id} {reason} {sku}@{code}: after {(on_hand_after, reserved_after)}")
+    return sums, wrong
+
+
+def table_size(engine: Engine, model: type[Base]) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def queued(engine: Engine, channel: str) -> dict[str, int | None]:
+    """The quantity last queued for each SKU listed on ``channel``."""
+    query = select(ChannelListing.sku, ChannelListing.planned_qty).where(ChannelListing.channel == channel)
+    with engine.connect() as conn:
+        return dict(conn.execute(query).tuples().all())
+
+
+def allocation_states(conn: Connection) -> dict[int, str]:
+    return dict(conn.execute(select(Allocation.id, Allocation.status)).tuples().all())
+
+
+@dataclass
+class Row:
+    on_hand: int = 0
+    reserved: int = 0
+    source: str | None = None  # the connector whose reading last set on-hand
+    listed_by: set[str] = field(default_factory=set)  # connectors whose snapshot listed the row
+
+
+@dataclass
+class Held:
+    key: Key
+    qty: int
+    status: str = "reserved"
+    shipped_at: datetime | None = None
+
+
+@dataclass
+class Book:
+    """What the store should hold: levels, allocations and applied source moves."""
+
+    safety: dict[str, int]
+    fed_by: dict[str, str | None]
+    rows: dict[Key, Row] = field(default_factory=dict)
+    held: dict[int, Held] = field(default_factory=dict)
+    applied: set[tuple[str, str]] = field(default_factory=set)
+
+    def levels(self) -> dict[Key, tuple[int, int]]:
+        return {k: (r.on_hand, r.reserved) for k, r in self.rows.items()}
+
+    def can_reserve(self, key: Key, qty: int) -> bool:
+        row = self.rows.get(key)
+        return row is not None and qty > 0 and row.on_hand - row.reserved - self.safety[key[1]] >= qty
+
+    def reserve(self, allocation_id: int, key: Key, qty: int) -> None:
+        self.rows[key].reserved += qty
+        self.held[allocation_id] = Held(key, qty)
+
+    def change(self, key: Key, d_on_hand: int) -> None:
+        """A return or an adjustment: on-hand moves, the row appears if it was not there."""
+        self.rows.setdefault(key, Row()).on_hand += d_on_hand
+
+    def cancel(self, allocation_id: int) -> None:
+        held = self.held[allocation_id]
+        if held.status == "reserved":
+            self.rows[held.key].reserved -= held.qty
+            held.status = "released"
+
+    def ship(self, allocation_id: int, at: datetime) -> None:
+        held = self.held[allocation_id]
+        if held.status != "reserved":
+            return
+        held.shipped_at = at
+        if self.fed_by[held.key[1]] is None:  # erpsync keeps the books: units leave at once
+            row = self.rows[held.key]
+            row.on_hand -= held.qty
+            row.reserved -= held.qty
+            held.status = "consumed"
+        else:  # stays reserved until a reading taken at or after the shipment
+            held.status = "shipped"
+
+    def snapshot(self, connector: str, readings: dict[Key, int], as_of: datetime) -> int:
+        """A complete snapshot: listed rows take its values, rows it owned and no longer lists go to 0.
+
+        A row is the connector's once its reading set it, or once its snapshot listed it; the
+        number returned is how many shipped allocations the reading settled.
+        """
+        settled = 0
+        for key, on_hand in readings.items():
+            row = self.rows.get(key)
+            if row is None or row.on_hand != on_hand:
+                row = self.rows.setdefault(key, Row())
+                row.on_hand, row.source = on_hand, connector
+            row.listed_by.add(connector)
+        for held in self.held.values():
+            taken = held.key in readings and held.shipped_at is not None and held.shipped_at <= as_of
+            if held.status == "shipped" and taken:
+                self.rows[held.key].reserved -= held.qty
+                held.status = "consumed"
+                settled += 1
+        for key, row in self.rows.items():
+            owned = row.source == connector or connector in row.listed_by
+            if owned and key not in readings and row.on_hand != 0:
+                row.on_hand = 0
+        return settled
+
+    def moves(self, connector: str, moves: list[Move]) -> int:
+        """Apply each move once by its id; moves at a location fed by another connector are refused."""
+        done = 0
+        for move_id, key, delta in moves:
+            fed = self.fed_by[key[1]]
+            if (fed is not None and fed != connector) or (connector, move_id) in self.applied:
+                continue
+            self.applied.add((connector, move_id))
+            row = self.rows.setdefault(key, Row())
+            row.on_hand += delta
+            row.source = connector
+            done += 1
+        return done
