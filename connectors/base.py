@@ -138,3 +138,34 @@ class StockChannel(Protocol):
 
     def read_stock(self, skus: list[str]) -> dict[str, int]:
         """The quantities the channel shows now for ``skus`` (missing SKUs are left out)."""
+
+
+@dataclass(frozen=True)
+class FulfilmentLine:
+    line_id: str | None  # the channel's own id of the order line, when it gave one
+    sku: str
+    qty: int
+
+
+@dataclass(frozen=True)
+class Fulfilment:
+    """A parcel of an order shipped with a tracking number, told to the channel it came from.
+
+    ``ref`` is an idempotency key: telling the same fulfilment twice must not create two.
+    """
+
+    order_id: str
+    carrier: str
+    tracking_no: str
+    lines: tuple[FulfilmentLine, ...]
+    ref: str = ""
+
+
+@runtime_checkable
+class FulfilmentChannel(Protocol):
+    """A connector that can be told an order (or part of it) shipped, with its tracking number."""
+
+    name: str
+
+    def push_fulfilment(self, fulfilment: Fulfilment) -> None:
+        """Record the fulfilment on the channel; raises ``ConnectorError`` (Retriable to try again)."""

@@ -35,7 +35,7 @@ import requests
 from pydantic import Field, HttpUrl, SecretStr, model_validator
 from requests.auth import AuthBase
 
-from connectors.base import Connector, ConnectorSettings, Page, PushResult, StockUpdate, Stream
+from connectors.base import Connector, ConnectorSettings, Fulfilment, Page, PushResult, StockUpdate, Stream
 from connectors.cursors import MaxCursor
 from connectors.http import BasicAuth, BearerAuth, HeaderAuth, HttpClient, QueryParamAuth
 from connectors.paginate import AnyPaginator, Fetch, JmesPath, NoPaginator, RequestSpec, iter_pages
@@ -128,6 +128,14 @@ class StockReadSettings(ConnectorSettings):
     qty_field: str = "quantity"
 
 
+class FulfilmentPushSettings(ConnectorSettings):
+    """Where erpsync reports shipments: ``POST {path}`` with ``{"order_id", "carrier",
+    "tracking_no", "lines": [{"line_id", "sku", "qty"}], "ref"}`` (``{order_id}`` in the path is
+    replaced by the order's id); any 2xx answer means recorded."""
+
+    path: str
+
+
 class RestSettings(ConnectorSettings):
     base_url: HttpUrl
     auth: RestAuth = Field(default_factory=NoAuthSettings)
@@ -139,10 +147,11 @@ class RestSettings(ConnectorSettings):
     streams: dict[str, RestStream] = Field(default_factory=dict)
     stock_push: StockPushSettings | None = None
     stock_read: StockReadSettings | None = None
+    fulfilment_push: FulfilmentPushSettings | None = None
 
     @model_validator(mode="after")
     def _does_something(self) -> RestSettings:
-        if not self.streams and self.stock_push is None:
+        if not self.streams and self.stock_push is None and self.fulfilment_push is None:
             raise ValueError("a rest connector needs at least one stream to read or `stock_push` to write")
         return self
 
@@ -235,6 +244,24 @@ class RestConnector(Connector):
             for r in records
             if isinstance(r, dict) and r.get(spec.sku_field) is not None and r.get(spec.qty_field) is not None
         }
+
+    def push_fulfilment(self, fulfilment: Fulfilment) -> None:
+        """Report a shipped parcel with its tracking number (see ``FulfilmentPushSettings``)."""
+        spec = self._needs(self.config.fulfilment_push, "fulfilment_push")
+        body = {
+            "order_id": fulfilment.order_id,
+            "carrier": fulfilment.carrier,
+            "tracking_no": fulfilment.tracking_no,
+            "lines": [{"line_id": ln.line_id, "sku": ln.sku, "qty": ln.qty} for ln in fulfilment.lines],
+            "ref": fulfilment.ref,
+        }
+        with self._naming("fulfilment_push"):
+            self.http.request(
+                "POST",
+                spec.path.replace("{order_id}", fulfilment.order_id),
+                json=body,
+                headers={"Idempotency-Key": fulfilment.ref} if fulfilment.ref else None,
+            )
 
     def _needs(self, spec: _T | None, key: str) -> _T:
         if spec is None:

@@ -15,9 +15,10 @@ from erpsync.console import make_console
 from erpsync.context import AppContext
 from erpsync.wiring import channel_policies, stock_channels
 from mapping.errors import ConfigError
+from store.bindings import reverse_bindings
 from store.models import ChannelListing, Location, Outbox, StockLevel
 from sync.drift import check_drift
-from sync.outbound import TOPIC, PushHandler, plan, plan_and_enqueue, reverse_bindings
+from sync.outbound import TOPIC, PushHandler, plan, plan_and_enqueue
 from sync.outbox import OutboxWorker
 from sync.sellable import ChannelPolicy, compute, load_inputs, others_locked
 

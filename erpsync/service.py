@@ -14,8 +14,20 @@ from functools import partial
 from sqlalchemy import Engine
 
 from config import ErpsyncConfig
-from erpsync.wiring import channel_policies, plan_streams, stock_channels
+from erpsync.wiring import (
+    channel_policies,
+    dispatch_sender,
+    fulfilment_channels,
+    order_settings,
+    plan_streams,
+    stock_channels,
+    unsealer,
+)
 from mapping.records import utcnow
+from routing import dispatch
+from routing.dispatch import InstructionHandler
+from routing.fulfilment import FulfilmentHandler
+from routing.process import process_orders
 from sync import lease as leases
 from sync.drift import check_drift
 from sync.outbound import TOPIC, PushHandler, plan_and_enqueue
@@ -42,6 +54,22 @@ class ChannelPlanner:
             leases.release(self.engine, lease)
         self.since = started
         return queued
+
+
+def order_tasks(engine: Engine, cfg: ErpsyncConfig) -> list[Task]:
+    """Orders: route what came in, send recalls, re-send what a warehouse did not acknowledge."""
+    settings = order_settings(cfg)
+    return [
+        Task(
+            "orders:process", partial(process_orders, engine, settings), Schedule(every=timedelta(seconds=5))
+        ),
+        Task(
+            "dispatch:recalls",
+            partial(dispatch.request_recalls, engine),
+            Schedule(every=timedelta(seconds=30)),
+        ),
+        Task("dispatch:sla", partial(dispatch.resend_overdue, engine), Schedule(every=timedelta(minutes=1))),
+    ]
 
 
 def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -> Service:
@@ -71,12 +99,17 @@ def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -
                 correct=ch.drift.correct,
             )
             tasks.append(Task(f"drift:{ch.name}", check, Schedule(every=ch.drift.every)))
+    tasks += order_tasks(engine, cfg)
     worker = OutboxWorker(
         engine,
-        {TOPIC: PushHandler(engine, channels)},
-        per_partition={TOPIC: max((c.push.batch for c in cfg.channels), default=50)},
+        {
+            TOPIC: PushHandler(engine, channels),
+            dispatch.SEND_TOPIC: InstructionHandler(engine, dispatch_sender(cfg), unsealer(cfg)),
+            dispatch.FULFIL_TOPIC: FulfilmentHandler(engine, fulfilment_channels(cfg)),
+        },
+        per_partition={TOPIC: max((c.push.batch for c in cfg.channels), default=50), dispatch.SEND_TOPIC: 20},
     )
-    background = [lambda stop: worker.run_forever(stop, idle_sleep=0.5)] if channels else []
+    background = [lambda stop: worker.run_forever(stop, idle_sleep=0.5)]
     return Service(
         engine,
         [(p.job, p.schedule) for p in planned if p.schedule],

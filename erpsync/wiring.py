@@ -15,12 +15,15 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from config import ConnectorConfig, ErpsyncConfig
-from connectors.base import Connector, StockChannel
+from connectors.base import Connector, FulfilmentChannel, StockChannel
 from connectors.registry import connector_class
 from mapping.errors import ConfigError
 from mapping.fieldmap import FieldMap
 from mapping.pipeline import Mapper
 from mapping.records import RECORD_TYPES
+from routing.delivery import DeliveryTarget, DispatchSender, SmtpSettings
+from routing.engine import PinRule, RoutingPolicy
+from routing.process import OrderSettings
 from store.locations import LocationSpec
 from sync.engine import StreamJob
 from sync.mapper import StreamMapper
@@ -160,4 +163,70 @@ def stock_channels(cfg: ErpsyncConfig) -> dict[str, StockChannel]:
                 "stock pushes (for kind rest, add `stock_push:` to its settings)"
             )
         found[ch.name] = connector
+    return found
+
+
+def order_settings(cfg: ErpsyncConfig) -> OrderSettings:
+    """Routing policy, SLAs and carrier hints from the config."""
+    r = cfg.routing
+    policy = RoutingPolicy(
+        split_allowed=r.split.allowed,
+        max_parts=r.split.max_parts,
+        fallback=r.fallback,
+        pins=tuple(PinRule(p.location, p.channel, p.customer, p.strict) for p in r.pins),
+    )
+    return OrderSettings(
+        policy=policy,
+        sla=r.sla,
+        sla_by_location={
+            loc.code: loc.dispatch.sla for loc in cfg.locations if loc.dispatch and loc.dispatch.sla
+        },
+        carrier_by_location={
+            loc.code: loc.dispatch.carrier_hint
+            for loc in cfg.locations
+            if loc.dispatch and loc.dispatch.carrier_hint
+        },
+    )
+
+
+def unsealer(cfg: ErpsyncConfig) -> Callable[[str], str] | None:
+    """Decrypts personal data stored with ``sealer`` (None when no key is set)."""
+    key = cfg.security.encryption_key
+    if key is None:
+        return None
+    fernet = Fernet(key.get_secret_value().encode())
+    return lambda token: fernet.decrypt(token.encode()).decode()
+
+
+def dispatch_sender(cfg: ErpsyncConfig) -> DispatchSender:
+    """Delivery targets of every location with ``dispatch:`` settings, and the SMTP server."""
+    targets = {}
+    for loc in cfg.locations:
+        d = loc.dispatch
+        if d is not None:
+            targets[loc.code] = DeliveryTarget(
+                d.method, d.url, d.secret.get_secret_value() if d.secret else None, d.folder, tuple(d.to)
+            )
+    e = cfg.email
+    smtp = SmtpSettings(
+        e.host,
+        e.port,
+        e.security,
+        e.username,
+        e.password.get_secret_value() if e.password else None,
+        e.sender,
+        e.timeout_s,
+    )
+    return DispatchSender(targets, smtp)
+
+
+def fulfilment_channels(cfg: ErpsyncConfig) -> dict[str, FulfilmentChannel]:
+    """Connectors that accept fulfilments (shipments with tracking numbers), by name."""
+    found: dict[str, FulfilmentChannel] = {}
+    for c in cfg.connectors:
+        if c.kind == "rest" and getattr(c.parsed_settings, "fulfilment_push", None) is None:
+            continue
+        connector = build_connector(c)
+        if isinstance(connector, FulfilmentChannel):
+            found[c.name] = connector
     return found

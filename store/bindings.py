@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, select
 
@@ -46,3 +46,16 @@ def save_bindings(conn: Connection, bindings: Iterable[SkuBinding]) -> int:
         update={"sku": NEW, "uom_factor": NEW, "updated_at": NEW},
     )
     return len(rows)
+
+
+def reverse_bindings(conn: Connection, channel: str, skus: Sequence[str]) -> dict[str, tuple[str, int]]:
+    """Our SKU -> (the channel's SKU, unit factor); SKUs without a binding map to themselves."""
+    rows = conn.execute(
+        select(BindingRow.sku, BindingRow.external_sku, BindingRow.uom_factor)
+        .where(BindingRow.system == channel, BindingRow.sku.in_(skus))
+        .order_by(BindingRow.sku, BindingRow.external_sku)
+    )
+    found: dict[str, tuple[str, int]] = {}
+    for sku, external, factor in rows:
+        found.setdefault(sku, (external, factor))
+    return {sku: found.get(sku, (sku, 1)) for sku in skus}

@@ -236,7 +236,7 @@ class DispatchInstruction(Base):
     order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
     location_id: Mapped[int] = mapped_column(ForeignKey("location.id"))
     part_no: Mapped[int] = mapped_column(Integer, default=1)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24))
     carrier_hint: Mapped[str | None] = mapped_column(String(64))
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -283,7 +283,8 @@ class Allocation(Base):
 
     __tablename__ = "allocation"
     __table_args__ = (
-        UniqueConstraint("order_line_id", "location_id"),
+        # a line may hold several allocations at one location once a parcel ships part of it
+        Index(None, "order_line_id", "location_id"),
         Index(None, "location_id", "status"),
         MYSQL_TABLE,
     )

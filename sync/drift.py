@@ -15,9 +15,10 @@ from sqlalchemy import Engine, select
 
 from connectors.base import StockChannel
 from mapping.records import utcnow
+from store.bindings import reverse_bindings
 from store.models import ChannelListing
 from store.upsert import NEW, upsert
-from sync.outbound import PlannedPush, enqueue, reverse_bindings
+from sync.outbound import PlannedPush, enqueue
 from sync.sellable import ChannelPolicy, compute, load_inputs, others_locked
 
 

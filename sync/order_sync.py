@@ -139,7 +139,7 @@ def _after_dispatch(conn: Connection, order_id: int, o: Order, digest: str, now:
             update(DispatchInstruction)
             .where(
                 DispatchInstruction.order_id == order_id,
-                DispatchInstruction.status.in_(("sent", "acknowledged")),
+                DispatchInstruction.status.in_(("queued", "sent", "acknowledged")),
                 DispatchInstruction.recall_requested_at.is_(None),
             )
             .values(recall_requested_at=now, updated_at=now)

@@ -33,7 +33,8 @@ from sqlalchemy import Connection, Engine, select, union
 from connectors.base import PushResult, StockChannel, StockUpdate
 from mapping.errors import ConnectorError, RetriableError
 from mapping.records import utcnow
-from store.models import ChannelListing, Location, OrderLine, SalesOrder, SkuBinding, StockLevel
+from store.bindings import reverse_bindings
+from store.models import ChannelListing, Location, OrderLine, SalesOrder, StockLevel
 from store.outbox import Message, NewMessage, enqueue_many
 from store.upsert import NEW, upsert
 from sync.outbox import Delivered, Failed, Outcome, Retry
@@ -193,19 +194,6 @@ def plan_and_enqueue(
             total += enqueue(engine, chunk)
             chunk = []
     return total + enqueue(engine, chunk)
-
-
-def reverse_bindings(conn: Connection, channel: str, skus: Sequence[str]) -> dict[str, tuple[str, int]]:
-    """Our SKU -> (the channel's SKU, unit factor); SKUs without a binding map to themselves."""
-    rows = conn.execute(
-        select(SkuBinding.sku, SkuBinding.external_sku, SkuBinding.uom_factor)
-        .where(SkuBinding.system == channel, SkuBinding.sku.in_(skus))
-        .order_by(SkuBinding.sku, SkuBinding.external_sku)
-    )
-    found: dict[str, tuple[str, int]] = {}
-    for sku, external, factor in rows:
-        found.setdefault(sku, (external, factor))
-    return {sku: found.get(sku, (sku, 1)) for sku in skus}
 
 
 def _unique_runs(messages: list[Message]) -> Iterator[list[Message]]:

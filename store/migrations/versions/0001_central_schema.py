@@ -253,7 +253,7 @@ def upgrade() -> None:
     sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('location_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('part_no', sa.Integer(), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.String(length=24), nullable=False),
     sa.Column('carrier_hint', sa.String(length=64), nullable=True),
     sa.Column('due_at', store.types.UTCDateTime(), nullable=True),
     sa.Column('sent_at', store.types.UTCDateTime(), nullable=True),
@@ -369,7 +369,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['location_id'], ['location.id'], name=op.f('fk_allocation_location_id_location')),
     sa.ForeignKeyConstraint(['order_line_id'], ['order_line.id'], name=op.f('fk_allocation_order_line_id_order_line'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_allocation')),
-    sa.UniqueConstraint('order_line_id', 'location_id', name=op.f('uq_allocation_order_line_id_location_id')),
     mysql_charset='utf8mb4',
     mysql_collate='utf8mb4_bin',
     mysql_engine='InnoDB'
@@ -377,11 +376,13 @@ def upgrade() -> None:
     with op.batch_alter_table('allocation', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_allocation_dispatch_id'), ['dispatch_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_allocation_location_id_status'), ['location_id', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_allocation_order_line_id_location_id'), ['order_line_id', 'location_id'], unique=False)
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('allocation', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_allocation_order_line_id_location_id'))
         batch_op.drop_index(batch_op.f('ix_allocation_location_id_status'))
         batch_op.drop_index(batch_op.f('ix_allocation_dispatch_id'))
 

@@ -1,0 +1,207 @@
+"""Prometheus metrics read from the store at every scrape, so they are right whichever process did the work.
+
+``StoreCollector(engine)`` is a ``prometheus_client`` collector; ``metrics_registry(engine)`` gives a
+fresh ``CollectorRegistry`` holding one (one registry per app, never the global one). A scrape runs
+five grouped queries whatever the number of streams, topics or reasons:
+
+=================================================  ======================================================
+``erpsync_store_up``                               1 if the store answered this scrape, else 0 (and nothing else)
+``erpsync_sync_runs_total{connector,stream,status}``  sync runs recorded in ``sync_run``
+``erpsync_sync_records_read_total{connector,stream}``  records read by those runs
+``erpsync_sync_records_changed_total{…}``          records that changed the store
+``erpsync_sync_records_quarantined_total{…}``      records sent to quarantine
+``erpsync_sync_run_errors_total{connector,stream}``  failed runs
+``erpsync_sync_last_success_age_seconds{…}``       seconds since the last successful run finished
+``erpsync_quarantine_open{connector,stream,reason}``  open quarantine entries
+``erpsync_outbox_backlog{topic,state}``            outbox messages pending or failed (dead letters)
+``erpsync_stock_push_delivered_last_hour``         ``stock.push`` messages delivered in the last hour
+``erpsync_stock_push_latency_seconds{stat}``       their delivered_at − created_at: avg, p50, p90, p99, max
+=================================================  ======================================================
+
+The ``_total`` series are counters derived from table rows: they only go down if someone deletes
+``sync_run`` rows. A database error does not fail the scrape: ``erpsync_store_up`` says 0 and a
+warning names the error's type (never its text, which may quote SQL parameters).
+
+>>> registry = metrics_registry(engine)
+>>> prometheus_client.generate_latest(registry)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from mapping.records import utcnow
+from store.models import Outbox, Quarantine, SyncRun
+from store.outbox import backlog
+from sync.outbound import TOPIC as STOCK_PUSH_TOPIC
+
+LATENCY_WINDOW = timedelta(hours=1)
+#: the most recent deliveries taken into the latency figures (bounds the work of one scrape)
+LATENCY_SAMPLE = 10_000
+QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
+STREAM = ["connector", "stream"]
+log = structlog.get_logger("erpsync.metrics")
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    runs: list[Any]
+    quarantine: list[Any]
+    pending: dict[str, int]
+    failed: dict[str, int]
+    latencies: list[float]
+
+
+def _read(conn: Connection, now: datetime) -> _Snapshot:
+    runs = conn.execute(
+        select(
+            SyncRun.connector,
+            SyncRun.stream,
+            SyncRun.status,
+            func.count().label("runs"),
+            func.coalesce(func.sum(SyncRun.records_in), 0).label("read"),
+            func.coalesce(func.sum(SyncRun.records_changed), 0).label("changed"),
+            func.coalesce(func.sum(SyncRun.records_quarantined), 0).label("quarantined"),
+            func.max(SyncRun.finished_at).label("last_finished"),
+        ).group_by(SyncRun.connector, SyncRun.stream, SyncRun.status)
+    ).all()
+    quarantine = conn.execute(
+        select(Quarantine.connector, Quarantine.stream, Quarantine.reason_code, func.count().label("n"))
+        .where(Quarantine.status == "open")
+        .group_by(Quarantine.connector, Quarantine.stream, Quarantine.reason_code)
+    ).all()
+    failed = conn.execute(
+        select(Outbox.topic, func.count())
+        .where(Outbox.failed_at.is_not(None), Outbox.delivered_at.is_(None))
+        .group_by(Outbox.topic)
+    ).all()
+    delivered = conn.execute(
+        select(Outbox.created_at, Outbox.delivered_at)
+        .where(Outbox.topic == STOCK_PUSH_TOPIC, Outbox.delivered_at >= now - LATENCY_WINDOW)
+        .order_by(Outbox.delivered_at.desc())
+        .limit(LATENCY_SAMPLE)
+    ).all()
+    return _Snapshot(
+        runs=list(runs),
+        quarantine=list(quarantine),
+        pending=backlog(conn),
+        failed={topic: n for topic, n in failed},
+        latencies=sorted(max((d - c).total_seconds(), 0.0) for c, d in delivered),
+    )
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile of a sorted, non-empty list."""
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def _sync_families(runs: Iterable[Any], now: datetime) -> Iterator[Metric]:
+    total = CounterMetricFamily("erpsync_sync_runs", "Sync runs recorded.", labels=[*STREAM, "status"])
+    read = CounterMetricFamily("erpsync_sync_records_read", "Records read by sync runs.", labels=STREAM)
+    changed = CounterMetricFamily(
+        "erpsync_sync_records_changed", "Records that changed the store.", labels=STREAM
+    )
+    quarantined = CounterMetricFamily(
+        "erpsync_sync_records_quarantined", "Records sent to quarantine.", labels=STREAM
+    )
+    errors = CounterMetricFamily("erpsync_sync_run_errors", "Failed sync runs.", labels=STREAM)
+    age = GaugeMetricFamily(
+        "erpsync_sync_last_success_age_seconds",
+        "Seconds since the last successful run of a stream finished.",
+        labels=STREAM,
+    )
+    per_stream: dict[tuple[str, str], dict[str, float]] = {}
+    last_ok: dict[tuple[str, str], datetime] = {}
+    for r in runs:
+        key = (r.connector, r.stream)
+        total.add_metric([*key, r.status], r.runs)
+        sums = per_stream.setdefault(key, {"read": 0, "changed": 0, "quarantined": 0, "failed": 0})
+        sums["read"] += r.read
+        sums["changed"] += r.changed
+        sums["quarantined"] += r.quarantined
+        sums["failed"] += r.runs if r.status == "failed" else 0
+        if r.status == "ok" and r.last_finished is not None:
+            last_ok[key] = r.last_finished
+    for key, sums in sorted(per_stream.items()):
+        read.add_metric(list(key), sums["read"])
+        changed.add_metric(list(key), sums["changed"])
+        quarantined.add_metric(list(key), sums["quarantined"])
+        errors.add_metric(list(key), sums["failed"])
+    for key, finished in sorted(last_ok.items()):
+        age.add_metric(list(key), max((now - finished).total_seconds(), 0.0))
+    yield from (total, read, changed, quarantined, errors, age)
+
+
+def _store_families(snapshot: _Snapshot) -> Iterator[Metric]:
+    quarantine = GaugeMetricFamily(
+        "erpsync_quarantine_open", "Open quarantine entries.", labels=[*STREAM, "reason"]
+    )
+    for q in snapshot.quarantine:
+        quarantine.add_metric([q.connector, q.stream, q.reason_code], q.n)
+    outbox = GaugeMetricFamily(
+        "erpsync_outbox_backlog", "Outbox messages pending or failed.", labels=["topic", "state"]
+    )
+    for state, counts in (("pending", snapshot.pending), ("failed", snapshot.failed)):
+        for topic, n in sorted(counts.items()):
+            outbox.add_metric([topic, state], n)
+    ordered = snapshot.latencies
+    delivered = GaugeMetricFamily(
+        "erpsync_stock_push_delivered_last_hour",
+        "Stock pushes delivered in the last hour.",
+        value=len(ordered),
+    )
+    latency = GaugeMetricFamily(
+        "erpsync_stock_push_latency_seconds",
+        "Seconds from queueing to delivery of the stock pushes delivered in the last hour.",
+        labels=["stat"],
+    )
+    if ordered:
+        latency.add_metric(["avg"], sum(ordered) / len(ordered))
+        for stat, q in QUANTILES.items():
+            latency.add_metric([stat], _quantile(ordered, q))
+        latency.add_metric(["max"], ordered[-1])
+    yield from (quarantine, outbox, delivered, latency)
+
+
+class StoreCollector(Collector):
+    """Collects the metrics listed in the module docstring from the store, at every scrape."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.engine = engine
+        self._clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        now = self._clock()
+        up = GaugeMetricFamily("erpsync_store_up", "1 if the store answered this scrape.")
+        try:
+            with self.engine.connect() as conn:
+                snapshot = _read(conn, now)
+        except SQLAlchemyError as exc:
+            log.warning("metrics: the store did not answer", error=type(exc).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from _sync_families(snapshot.runs, now)
+        yield from _store_families(snapshot)
+
+
+def metrics_registry(engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> CollectorRegistry:
+    """A new registry holding a :class:`StoreCollector` for ``engine`` (and nothing else)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(engine, clock=clock))
+    return registry
+
+
+__all__ = ["StoreCollector", "metrics_registry"]

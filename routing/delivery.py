@@ -1,0 +1,393 @@
+"""Delivers dispatch instructions (发货单) to the location that ships them: webhook, CSV folder or e-mail.
+
+:class:`DispatchSender` is the outbox handler of the ``dispatch.send`` topic. Each message's
+``partition`` is a location code, its ``key`` the instruction's idempotency key and its
+``payload`` the instruction (``number``, ``location``, ``order``, ``created_at``, ``due_at``,
+``carrier_hint``, ``ship_to``, ``lines``, ``note``, ``kind``: ``"dispatch"`` or ``"recall"``,
+the latter meaning the order was cancelled after dispatch and must be stopped). The location's
+:class:`DeliveryTarget` says how it receives them:
+
+- ``webhook``: a JSON ``POST`` (UTF-8, compact) with ``Idempotency-Key: <key>`` and the
+  :mod:`routing.signing` headers (a fresh nonce per attempt). 2xx: delivered; 429, 5xx and
+  network errors: retried (after ``Retry-After`` seconds if sent); any other status (401/403
+  usually means the secrets differ): a dead letter with the status and a redacted excerpt.
+  Receivers answer 2xx to an idempotency key they already have.
+- ``csv``: ``<number>.csv`` (a recall: ``<number>.recall.csv``, so it never replaces an
+  instruction the warehouse has not read yet) written atomically into ``folder``: a hidden
+  ``.tmp`` file in the same folder, flushed and synced, then renamed over the final name. A
+  re-send with the same content leaves the file alone; changed content replaces it, so the
+  warehouse imports by ``number`` and keeps the newest. Unwritable folders are retried.
+- ``email``: a plain-text body, a printable HTML pick list (拣货单) and the CSV attached, with a
+  ``Message-ID`` derived from the key so a re-send is recognisable as the same message. SMTP 4xx,
+  network errors and refused credentials are retried; other 5xx replies are dead letters.
+
+The CSV is UTF-8 with a BOM (Excel on Chinese Windows needs it) and CRLF line ends; a text cell
+starting with ``=``, ``@``, ``+`` or ``-`` (other than a phone number) gets a leading ``'`` so a
+spreadsheet shows it instead of running it as a formula.
+
+A message for a location without a target is retried (it may be configured later); a payload
+that cannot be rendered is a dead letter. The batch stops at the first retried message, so
+instructions of one location arrive in order. Log lines name the location, number and key,
+never the secret or the body.
+
+>>> sender = DispatchSender({"DS-GZ": DeliveryTarget("csv", folder="/srv/dropbox/ds-gz")}, None)
+>>> worker = OutboxWorker(engine, {"dispatch.send": sender})
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import smtplib
+import ssl
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import requests
+import structlog
+
+from connectors.http import parse_retry_after
+from connectors.redact import redact_text, redact_url, register_secret
+from routing.signing import sign
+from store.outbox import Message
+from sync.outbox import Delivered, Failed, Outcome, Retry
+
+log = structlog.get_logger("erpsync.dispatch")
+
+TIMEOUT = (5.0, 15.0)
+CSV_COLUMNS = (
+    *("number", "line_no", "sku", "description", "qty", "uom", "ship_to_name", "ship_to_phone"),
+    *("province", "city", "district", "street", "postal_code", "carrier_hint", "due_at", "kind"),
+)
+SHIP_TO_FIELDS = ("name", "phone", "province", "city", "district", "street", "postal_code", "country")
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,119}")
+_PHONE = re.compile(r"[+\-]?[0-9][0-9 ()\-]*")
+EXCERPT_CHARS = 200
+MAX_RETRY_AFTER = 15 * 60.0  # a receiver's Retry-After is honoured up to the worker's longest backoff
+
+
+@dataclass(frozen=True)
+class DeliveryTarget:
+    """How one location receives instructions: ``url`` + ``secret``, ``folder`` or ``to``."""
+
+    method: Literal["webhook", "csv", "email"]
+    url: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    folder: str | Path | None = None
+    to: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        needs = {"webhook": ("url", "secret"), "csv": ("folder",), "email": ("to",)}[self.method]
+        if missing := [name for name in needs if not getattr(self, name)]:
+            raise ValueError(f"dispatch method {self.method!r} needs {', '.join(missing)}")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The SMTP server e-mailed instructions go through."""
+
+    host: str = "localhost"
+    port: int = 587
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sender: str = "erpsync@localhost"
+    timeout_s: float = 30.0
+
+
+class DispatchSender:
+    """The outbox handler delivering dispatch instructions to each location's target (see module doc)."""
+
+    def __init__(
+        self,
+        targets: Mapping[str, DeliveryTarget],
+        smtp: SmtpSettings | None,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.targets = dict(targets)
+        self.smtp = smtp
+        self.session = session or requests.Session()
+        self._clock = clock
+        for secret in [t.secret for t in self.targets.values()] + [smtp.password if smtp else None]:
+            if secret:
+                register_secret(secret)
+
+    def __call__(self, messages: list[Message]) -> list[Outcome]:
+        """One outcome per message, in order; after the first ``Retry`` every later one waits."""
+        outcomes: list[Outcome] = []
+        for message in messages:
+            outcomes.append(self.deliver(message))
+            if isinstance(outcomes[-1], Retry):
+                waiting = Retry(f"waiting for {message.key} to be delivered first")
+                return outcomes + [waiting] * (len(messages) - len(outcomes))
+        return outcomes
+
+    def deliver(self, message: Message) -> Outcome:
+        """What became of one instruction sent to its location's target."""
+        where = {"location": message.partition, "key": message.key, "attempts": message.attempts}
+        target = self.targets.get(message.partition)
+        if target is None:
+            return Retry(f"no dispatch target configured for location {message.partition!r}")
+        try:
+            if target.method == "webhook":
+                outcome = self._post(message, target)
+            elif target.method == "csv":
+                outcome = _write_csv(Path(str(target.folder)), message.payload)
+            else:
+                outcome = self._mail(message, target)
+        except (KeyError, TypeError, ValueError, AttributeError, jinja2.TemplateError) as exc:
+            # The instruction itself is malformed: no retry will fix it.
+            outcome = Failed(f"cannot render dispatch instruction: {type(exc).__name__}: {exc}")
+        where |= {"method": target.method, "number": message.payload.get("number")}
+        if isinstance(outcome, Delivered):
+            log.info("dispatch delivered", **where)
+        else:  # the worker logs it as a warning
+            log.debug("dispatch not delivered", **where, error=outcome.error)
+        return outcome
+
+    def _post(self, message: Message, target: DeliveryTarget) -> Outcome:
+        url, secret = str(target.url), str(target.secret)
+        body = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": message.key,
+            "User-Agent": "erpsync",
+        }
+        # A fresh nonce per attempt: a re-send after a lost response must not look like a replay.
+        headers |= sign(secret, body, timestamp=int(self._clock()), nonce=uuid.uuid4().hex)
+        try:
+            with self.session.post(
+                url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
+            ) as response:
+                return self._judge(response, redact_url(url))
+        except requests.RequestException as exc:
+            return Retry(f"POST {redact_url(url)} failed: {type(exc).__name__}")
+
+    def _judge(self, response: requests.Response, url: str) -> Outcome:
+        status = response.status_code
+        if 200 <= status < 300:
+            return Delivered()
+        what = f"POST {url} answered {status} {response.reason or ''}".rstrip()
+        if status in (408, 429) or status >= 500:
+            after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+            return Retry(what, None if after is None else min(after, MAX_RETRY_AFTER))
+        excerpt = " ".join(redact_text(response.text[: EXCERPT_CHARS * 20]).split())[:EXCERPT_CHARS]
+        return Failed(f"{what}: {excerpt}" if excerpt else what)
+
+    def _mail(self, message: Message, target: DeliveryTarget) -> Outcome:
+        if self.smtp is None:
+            return Retry("e-mail dispatch needs an SMTP server (the email: section)")
+        mail = render_email(message.payload, self.smtp, target.to, key=message.key)
+        return _send_mail(mail, self.smtp)
+
+
+def csv_file_name(payload: Mapping[str, Any]) -> str:
+    """``<number>.csv``, or ``<number>.recall.csv`` for a recall; ``ValueError`` for an unsafe number."""
+    number = str(payload["number"])
+    if not _FILE_NAME.fullmatch(number):
+        raise ValueError(f"dispatch number {number[:40]!r} cannot be used as a file name")
+    return f"{number}.recall.csv" if payload.get("kind") == "recall" else f"{number}.csv"
+
+
+def render_csv(payload: Mapping[str, Any]) -> bytes:
+    """The instruction as CSV bytes: UTF-8 with BOM, a header row, one row per line (CRLF)."""
+    ship_to = payload.get("ship_to") or {}
+    common = {
+        "number": payload["number"],
+        **{f"ship_to_{key}": ship_to.get(key) for key in ("name", "phone")},
+        **{key: ship_to.get(key) for key in ("province", "city", "district", "street", "postal_code")},
+        **{key: payload.get(key) for key in ("carrier_hint", "due_at")},
+        "kind": payload.get("kind") or "dispatch",
+    }
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for line in payload["lines"]:
+        row = {**common, **{key: line.get(key) for key in ("line_no", "sku", "description", "qty", "uom")}}
+        writer.writerow([_cell(row[column]) for column in CSV_COLUMNS])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    text = _text(value)
+    if text[:1] in ("=", "@", "\t", "\r") or (text[:1] in ("+", "-") and not _PHONE.fullmatch(text)):
+        return "'" + text
+    return text
+
+
+def _write_csv(folder: Path, payload: Mapping[str, Any]) -> Outcome:
+    data, final = render_csv(payload), folder / csv_file_name(payload)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with suppress(FileNotFoundError):
+            if final.read_bytes() == data:
+                return Delivered()
+        _replace_atomically(final, data)
+    except OSError as exc:
+        return Retry(f"cannot write {final}: {exc.strerror or type(exc).__name__}")
+    return Delivered()
+
+
+def _replace_atomically(final: Path, data: bytes) -> None:
+    temp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+    # os.open honours the umask (mkstemp would make the file readable by its owner only).
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        with os.fdopen(os.open(temp, flags, 0o666), "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, final)
+    except BaseException:
+        with suppress(OSError):
+            temp.unlink()
+        raise
+    if os.name == "posix":  # make the rename itself durable
+        directory = os.open(final.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _moment(value: Any) -> str:
+    """An ISO timestamp as ``2026-11-22 16:00 (UTC+08:00)``; anything else as given, None as ''."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    zone = f" ({moment.tzname()})" if moment.tzinfo else ""
+    return moment.strftime("%Y-%m-%d %H:%M") + zone
+
+
+def _view(payload: Mapping[str, Any]) -> dict[str, Any]:
+    ship_to = {key: _text(value) for key, value in (payload.get("ship_to") or {}).items()}
+    ship_to = {key: ship_to.get(key, "") for key in SHIP_TO_FIELDS}
+    address = " ".join(ship_to[k] for k in ("province", "city", "district", "street") if ship_to[k])
+    return {
+        "number": str(payload["number"]),
+        "recall": payload.get("kind") == "recall",
+        "location": {"code": "", "name": "", **(payload.get("location") or {})},
+        "order": {"channel": "", "external_id": "", **(payload.get("order") or {})},
+        "created_at": _moment(payload.get("created_at")),
+        "due_at": _moment(payload.get("due_at")),
+        "carrier_hint": payload.get("carrier_hint") or "",
+        "note": payload.get("note") or "",
+        "ship_to": ship_to,
+        "address": address,
+        "lines": [
+            {key: _text(line.get(key)) for key in ("line_no", "sku", "description", "qty", "uom")}
+            for line in payload["lines"]
+        ],
+        "attachment": csv_file_name(payload),
+    }
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def render_email(
+    payload: Mapping[str, Any], smtp: SmtpSettings, to: Sequence[str], *, key: str | None = None
+) -> EmailMessage:
+    """The instruction as an e-mail: text body, HTML pick list, CSV attached; ``key`` fixes the Message-ID."""
+    view, to = _view(payload), [to] if isinstance(to, str) else list(to)
+    lines, location = len(view["lines"]), _one_line(str(view["location"]["name"] or view["location"]["code"]))
+    if view["recall"]:
+        subject = f"[erpsync] RECALL {view['number']} — stop this dispatch for {location}"
+    else:
+        subject = f"[erpsync] Dispatch {view['number']} — {lines} line(s) for {location}"
+    mail = EmailMessage()
+    mail["Subject"] = _one_line(subject)
+    mail["From"] = smtp.sender
+    mail["To"] = ", ".join(to)
+    mail["Date"] = formatdate(usegmt=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32] if key else uuid.uuid4().hex
+    mail["Message-ID"] = f"<{digest}@erpsync>"
+    if view["recall"]:
+        mail["Importance"] = "high"
+        mail["X-Priority"] = "1"
+    templates = _templates()
+    mail.set_content(templates.get_template("dispatch.txt.j2").render(view))
+    mail.add_alternative(templates.get_template("pick_list.html.j2").render(view), subtype="html")
+    mail.add_attachment(
+        render_csv(payload), "text", "csv", filename=view["attachment"], params={"charset": "utf-8"}
+    )
+    return mail
+
+
+def _send_mail(mail: EmailMessage, smtp: SmtpSettings) -> Outcome:
+    try:
+        with _connect(smtp) as client:
+            refused = client.send_message(mail)
+    except smtplib.SMTPRecipientsRefused as exc:
+        return Failed(f"SMTP server refused every recipient: {', '.join(sorted(exc.recipients))}")
+    except smtplib.SMTPAuthenticationError as exc:
+        # The credentials are wrong, not the message: keep it until the config is fixed.
+        return Retry(f"SMTP login refused ({exc.smtp_code}); check the email: username and password")
+    except smtplib.SMTPResponseException as exc:
+        error = exc.smtp_error
+        reply = redact_text(error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error))
+        what = f"SMTP {smtp.host}:{smtp.port} answered {exc.smtp_code} {_one_line(reply)}"[:300]
+        return Failed(what) if 500 <= exc.smtp_code < 600 else Retry(what)
+    except (smtplib.SMTPException, OSError) as exc:
+        return Retry(f"SMTP {smtp.host}:{smtp.port} unavailable: {type(exc).__name__}: {exc}")
+    if refused:
+        log.warning("dispatch e-mail not accepted for some recipients", refused=sorted(refused))
+    return Delivered()
+
+
+def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
+    client: smtplib.SMTP
+    if smtp.security == "ssl":
+        context = ssl.create_default_context()
+        client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout_s, context=context)
+    else:
+        client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s)
+    try:
+        if smtp.security == "starttls":
+            client.starttls(context=ssl.create_default_context())
+        if smtp.username:
+            client.login(smtp.username, smtp.password or "")
+    except BaseException:
+        client.close()
+        raise
+    return client

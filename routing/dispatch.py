@@ -1,0 +1,444 @@
+"""Dispatch instructions after they are created: delivery, acknowledgement, SLA, recall, shipment.
+
+- **Delivery**: the outbox handler ``InstructionHandler`` builds each instruction's document at
+  send time (the buyer's address is decrypted only then, never stored in clear in the queue) and
+  hands it to ``routing.delivery.DispatchSender`` (signed webhook, CSV drop, e-mail).
+- **Acknowledgement**: ``acknowledge`` (HTTP endpoint or ``erpsync dispatch ack``), idempotent; a
+  warehouse may only acknowledge its own locations' instructions (``Forbidden``).
+- **SLA**: ``resend_overdue`` re-sends an instruction not acknowledged by its due time and marks
+  it escalated (the alerts pick escalations up).
+- **Recall**: an order cancelled after dispatch gets a recall message; when the warehouse
+  acknowledges the recall, the reservations are released and the order is cancelled.
+- **Shipment**: ``report_shipment`` records carrier and tracking number for all or some lines,
+  consumes the reservations (``store.stock.ship_allocation``), moves the order to
+  ``partially_shipped``/``shipped`` and queues the fulfilment for the originating channel
+  (topic ``fulfilment.push``). Reporting the same parcel twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from mapping.errors import ErpsyncError
+from mapping.records import utcnow
+from routing.delivery import DispatchSender
+from store import orders as lifecycle
+from store import stock
+from store.models import Allocation, DispatchInstruction, Location, OrderLine, Product, SalesOrder, Shipment
+from store.outbox import Message, enqueue
+from sync.outbox import Delivered, Outcome, Retry
+
+SEND_TOPIC = "dispatch.send"
+FULFIL_TOPIC = "fulfilment.push"
+OPEN = ("queued", "sent")
+log = structlog.get_logger("erpsync.dispatch")
+
+
+class NotFound(ErpsyncError):
+    """No dispatch instruction with that number."""
+
+
+class Forbidden(ErpsyncError):
+    """The caller may not act on this location's instructions."""
+
+
+def _instruction(conn: Connection, number: str, locations: set[str] | None, *, lock: bool = True) -> Any:
+    query = (
+        select(DispatchInstruction.__table__, Location.code.label("location_code"))
+        .join(Location, Location.id == DispatchInstruction.location_id)
+        .where(DispatchInstruction.number == number)
+    )
+    row = conn.execute(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise NotFound(f"no dispatch instruction {number}", hint="see `erpsync dispatch list`")
+    if locations is not None and row.location_code not in locations:
+        raise Forbidden(f"dispatch instruction {number} belongs to another location")
+    return row
+
+
+def instruction_document(
+    conn: Connection, instruction_id: int, kind: str, unseal: Callable[[str], str] | None
+) -> dict[str, Any]:
+    """The instruction as its location receives it (see ``routing.delivery``)."""
+    di = conn.execute(
+        select(DispatchInstruction.__table__).where(DispatchInstruction.id == instruction_id)
+    ).one()
+    order = conn.execute(select(SalesOrder.__table__).where(SalesOrder.id == di.order_id)).one()
+    loc = conn.execute(select(Location.code, Location.name).where(Location.id == di.location_id)).one()
+    lines = conn.execute(
+        select(
+            OrderLine.line_no, OrderLine.sku, OrderLine.description, Allocation.qty, Product.name, Product.uom
+        )
+        .join(Allocation, Allocation.order_line_id == OrderLine.id)
+        .outerjoin(Product, Product.sku == OrderLine.sku)
+        .where(Allocation.dispatch_id == instruction_id)
+        .order_by(OrderLine.line_no)
+    ).all()
+    ship_to = json.loads(unseal(order.ship_to_sealed)) if order.ship_to_sealed and unseal else {}
+    return {
+        "number": di.number,
+        "kind": kind,
+        "location": {"code": loc.code, "name": loc.name},
+        "order": {"channel": order.channel, "external_id": order.external_id},
+        "created_at": di.created_at.isoformat(),
+        "due_at": di.due_at.isoformat() if di.due_at else None,
+        "carrier_hint": di.carrier_hint,
+        "ship_to": ship_to,
+        "lines": [
+            {
+                "line_no": ln.line_no,
+                "sku": ln.sku,
+                "description": ln.description or ln.name,
+                "qty": ln.qty,
+                "uom": ln.uom or "pcs",
+            }
+            for ln in lines
+        ],
+        "note": "The order was cancelled: do not ship; acknowledge when stopped."
+        if kind == "recall"
+        else None,
+    }
+
+
+class InstructionHandler:
+    """Outbox handler for ``dispatch.send``: builds each document and delivers it."""
+
+    def __init__(self, engine: Engine, sender: DispatchSender, unseal: Callable[[str], str] | None) -> None:
+        self.engine, self.sender, self.unseal = engine, sender, unseal
+
+    def __call__(self, messages: list[Message]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for m in messages:
+            with self.engine.connect() as conn:
+                doc = instruction_document(conn, m.payload["instruction_id"], m.payload["kind"], self.unseal)
+            outcome = self.sender.deliver(replace(m, payload=doc))
+            outcomes.append(outcome)
+            if not isinstance(outcome, Delivered):
+                break
+            self._sent(m.payload["instruction_id"], m.payload["kind"])
+        waiting = Retry("waiting for an earlier instruction of this location")
+        return outcomes + [waiting] * (len(messages) - len(outcomes))
+
+    def _sent(self, instruction_id: int, kind: str) -> None:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            if kind == "recall":
+                conn.execute(
+                    update(DispatchInstruction)
+                    .where(DispatchInstruction.id == instruction_id)
+                    .values(status="recall_sent", updated_at=now)
+                )
+            else:
+                conn.execute(
+                    update(DispatchInstruction)
+                    .where(DispatchInstruction.id == instruction_id, DispatchInstruction.status == "queued")
+                    .values(status="sent", sent_at=now, updated_at=now)
+                )
+
+
+def acknowledge(engine: Engine, number: str, *, by: str, locations: set[str] | None = None) -> str:
+    """Record the warehouse's acknowledgement; returns the instruction's status afterwards."""
+    with engine.begin() as conn:
+        di = _instruction(conn, number, locations)
+        now = utcnow()
+        if di.status == "recall_sent":
+            for allocation_id in conn.execute(
+                select(Allocation.id).where(
+                    Allocation.dispatch_id == di.id, Allocation.status == stock.RESERVED
+                )
+            ).scalars():
+                stock.cancel_allocation(conn, allocation_id)
+            conn.execute(
+                update(DispatchInstruction)
+                .where(DispatchInstruction.id == di.id)
+                .values(status="recalled", acknowledged_by=by, updated_at=now)
+            )
+            open_parts = conn.execute(
+                select(DispatchInstruction.id).where(
+                    DispatchInstruction.order_id == di.order_id,
+                    DispatchInstruction.status.not_in(("recalled",)),
+                )
+            ).first()
+            if open_parts is None:
+                lifecycle.transition(conn, di.order_id, lifecycle.CANCELLED)
+            return "recalled"
+        if di.status in OPEN:
+            conn.execute(
+                update(DispatchInstruction)
+                .where(DispatchInstruction.id == di.id)
+                .values(status="acknowledged", acknowledged_at=now, acknowledged_by=by, updated_at=now)
+            )
+            return "acknowledged"
+        return str(di.status)
+
+
+def request_recalls(engine: Engine) -> int:
+    """Queue a recall for each instruction whose order the channel cancelled after dispatch."""
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(DispatchInstruction.id, DispatchInstruction.number, Location.code)
+            .join(Location, Location.id == DispatchInstruction.location_id)
+            .where(
+                DispatchInstruction.recall_requested_at.is_not(None),
+                DispatchInstruction.status.in_(("queued", "sent", "acknowledged")),
+            )
+            .with_for_update()
+        ).all()
+        for r in rows:
+            enqueue(
+                conn,
+                SEND_TOPIC,
+                f"{SEND_TOPIC}:{r.number}:recall",
+                {"instruction_id": r.id, "kind": "recall"},
+                partition=r.code,
+            )
+            conn.execute(
+                update(DispatchInstruction)
+                .where(DispatchInstruction.id == r.id)
+                .values(status="recall_requested", updated_at=utcnow())
+            )
+    return len(rows)
+
+
+def resend_overdue(engine: Engine, now: datetime | None = None) -> list[str]:
+    """Re-send instructions past their due time without acknowledgement; mark them escalated."""
+    now = now or utcnow()
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(
+                DispatchInstruction.id,
+                DispatchInstruction.number,
+                DispatchInstruction.send_count,
+                DispatchInstruction.created_at,
+                DispatchInstruction.due_at,
+                Location.code,
+            )
+            .join(Location, Location.id == DispatchInstruction.location_id)
+            .where(DispatchInstruction.status.in_(OPEN), DispatchInstruction.due_at < now)
+            .with_for_update()
+        ).all()
+        for r in rows:
+            count = r.send_count + 1
+            enqueue(
+                conn,
+                SEND_TOPIC,
+                f"{SEND_TOPIC}:{r.number}:{count}",
+                {"instruction_id": r.id, "kind": "dispatch"},
+                partition=r.code,
+            )
+            sla = (r.due_at - r.created_at) if r.due_at else timedelta(hours=4)
+            conn.execute(
+                update(DispatchInstruction)
+                .where(DispatchInstruction.id == r.id)
+                .values(send_count=count, escalated_at=now, due_at=now + sla, updated_at=now)
+            )
+            log.warning(
+                "dispatch instruction not acknowledged in time: re-sent and escalated",
+                number=r.number,
+                location=r.code,
+                sends=count,
+            )
+    return [r.number for r in rows]
+
+
+@dataclass(frozen=True)
+class ShippedLine:
+    line_no: int
+    qty: int
+
+
+def report_shipment(
+    engine: Engine,
+    number: str,
+    *,
+    carrier: str,
+    tracking_no: str,
+    lines: Sequence[ShippedLine] | None = None,
+    shipped_at: datetime | None = None,
+    locations: set[str] | None = None,
+) -> str:
+    """Record a parcel for an instruction (all of it, or ``lines``); returns the order's status."""
+    when = shipped_at or utcnow()
+    with engine.begin() as conn:
+        di = _instruction(conn, number, locations)
+        order = conn.execute(
+            select(SalesOrder.__table__).where(SalesOrder.id == di.order_id).with_for_update()
+        ).one()
+        known = conn.execute(
+            select(Shipment.id).where(Shipment.dispatch_id == di.id, Shipment.tracking_no == tracking_no)
+        ).first()
+        if known is not None:
+            return str(order.status)  # the same parcel reported again
+        shipped = _ship_lines(conn, di, lines, when)
+        conn.execute(
+            insert(Shipment).values(
+                dispatch_id=di.id,
+                carrier=carrier,
+                tracking_no=tracking_no,
+                shipped_at=when,
+                lines={"lines": shipped},
+                created_at=utcnow(),
+            )
+        )
+        status = _after_shipment(conn, di, order, when, carrier=carrier, tracking=tracking_no)
+        enqueue(
+            conn,
+            FULFIL_TOPIC,
+            f"{FULFIL_TOPIC}:{order.channel}:{order.external_id}:{tracking_no}",
+            {"order_id": order.id, "carrier": carrier, "tracking_no": tracking_no, "lines": shipped},
+            partition=order.channel,
+        )
+        return status
+
+
+def _ship_lines(
+    conn: Connection, di: Any, lines: Sequence[ShippedLine] | None, when: datetime
+) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(
+            Allocation.id,
+            Allocation.qty,
+            Allocation.order_line_id,
+            OrderLine.line_no,
+            OrderLine.sku,
+            OrderLine.external_line_id,
+        )
+        .join(OrderLine, OrderLine.id == Allocation.order_line_id)
+        .where(Allocation.dispatch_id == di.id, Allocation.status == stock.RESERVED)
+    ).all()
+    wanted = {ln.line_no: ln.qty for ln in lines} if lines is not None else {r.line_no: r.qty for r in rows}
+    by_line = {r.line_no: r for r in rows}
+    unknown = set(wanted) - set(by_line)
+    if unknown:
+        raise NotFound(f"instruction {di.number} has nothing left to ship on line(s) {sorted(unknown)}")
+    shipped = []
+    for line_no, qty in sorted(wanted.items()):
+        row = by_line[line_no]
+        allocation_id = row.id
+        if 0 < qty < row.qty:  # a partial parcel: split the allocation, ship the part
+            conn.execute(update(Allocation).where(Allocation.id == row.id).values(qty=row.qty - qty))
+            new = conn.execute(
+                insert(Allocation).values(
+                    order_line_id=row.order_line_id,
+                    location_id=di.location_id,
+                    dispatch_id=di.id,
+                    qty=qty,
+                    status=stock.RESERVED,
+                    created_at=when,
+                    updated_at=when,
+                )
+            )
+            allocation_id = int(new.inserted_primary_key[0])  # type: ignore[index]
+        stock.ship_allocation(conn, allocation_id, shipped_at=when)
+        conn.execute(
+            update(OrderLine)
+            .where(OrderLine.id == row.order_line_id)
+            .values(qty_shipped=OrderLine.qty_shipped + min(qty, row.qty))
+        )
+        shipped.append(
+            {
+                "line_no": line_no,
+                "sku": row.sku,
+                "external_line_id": row.external_line_id,
+                "qty": min(qty, row.qty),
+            }
+        )
+    return shipped
+
+
+def _after_shipment(
+    conn: Connection, di: Any, order: Any, when: datetime, *, carrier: str, tracking: str
+) -> str:
+    left_here = conn.execute(
+        select(Allocation.id).where(Allocation.dispatch_id == di.id, Allocation.status == stock.RESERVED)
+    ).first()
+    conn.execute(
+        update(DispatchInstruction)
+        .where(DispatchInstruction.id == di.id)
+        .values(
+            status="partially_shipped" if left_here else "shipped",
+            shipped_at=when,
+            carrier=carrier,
+            tracking_no=tracking,
+            updated_at=utcnow(),
+        )
+    )
+    remaining = conn.execute(
+        select(OrderLine.id).where(OrderLine.order_id == order.id, OrderLine.qty_shipped < OrderLine.qty)
+    ).first()
+    target = lifecycle.PARTIALLY_SHIPPED if remaining else lifecycle.SHIPPED
+    if target != order.status:
+        lifecycle.transition(conn, order.id, target)
+    return target
+
+
+def list_instructions(
+    conn: Connection,
+    *,
+    status: str | None = None,
+    location: str | None = None,
+    locations: set[str] | None = None,
+    limit: int = 200,
+) -> list[Any]:
+    query = (
+        select(
+            DispatchInstruction.number,
+            DispatchInstruction.status,
+            Location.code.label("location"),
+            SalesOrder.channel,
+            SalesOrder.external_id,
+            DispatchInstruction.due_at,
+            DispatchInstruction.send_count,
+            DispatchInstruction.tracking_no,
+        )
+        .join(Location, Location.id == DispatchInstruction.location_id)
+        .join(SalesOrder, SalesOrder.id == DispatchInstruction.order_id)
+        .order_by(DispatchInstruction.id.desc())
+        .limit(limit)
+    )
+    if status:
+        query = query.where(DispatchInstruction.status == status)
+    if location:
+        query = query.where(Location.code == location)
+    if locations is not None:
+        query = query.where(Location.code.in_(locations))
+    return list(conn.execute(query).all())
+
+
+def resend(engine: Engine, number: str) -> None:
+    """Queue an instruction again now (a person asked for it)."""
+    with engine.begin() as conn:
+        di = _instruction(conn, number, None)
+        count = di.send_count + 1
+        enqueue(
+            conn,
+            SEND_TOPIC,
+            f"{SEND_TOPIC}:{di.number}:{count}",
+            {"instruction_id": di.id, "kind": "dispatch"},
+            partition=di.location_code,
+        )
+        conn.execute(
+            update(DispatchInstruction)
+            .where(DispatchInstruction.id == di.id)
+            .values(send_count=count, updated_at=utcnow())
+        )
+
+
+__all__ = [
+    "Forbidden",
+    "InstructionHandler",
+    "NotFound",
+    "ShippedLine",
+    "acknowledge",
+    "report_shipment",
+    "request_recalls",
+    "resend",
+    "resend_overdue",
+]
