@@ -35,11 +35,28 @@ logging: {{level: warning}}
 security:
   encryption_key: ${{DEMO_ENCRYPTION_KEY}}   # buyer addresses are stored encrypted
 
-locations:
-  - {{code: WH-SH, name: Shanghai factory warehouse, kind: warehouse, regions: [上海市]}}
+locations:                       # factory → regional agent → distributors, each with its regions
+  - code: WH-SH
+    name: Shanghai factory warehouse
+    kind: warehouse
+    dispatch: {{method: csv, folder: {workdir}/dispatch/WH-SH}}
   - {{code: GA-SOUTH, name: South China general agent, kind: agent, parent: WH-SH, regions: [广东省]}}
-  - {{code: DS-GZ, name: Guangzhou distributor, kind: distributor, parent: GA-SOUTH,
-     regions: [广东省/广州市]}}
+  - code: DS-GZ
+    name: Guangzhou distributor
+    kind: distributor
+    parent: GA-SOUTH
+    regions: [广东省/广州市]
+    dispatch: {{method: csv, folder: {workdir}/dispatch/DS-GZ}}   # no API: dispatch notes as CSV files
+  - code: DS-SH
+    name: Shanghai distributor
+    kind: distributor
+    parent: WH-SH
+    regions: [上海市]
+    dispatch: {{method: csv, folder: {workdir}/dispatch/DS-SH}}
+
+routing:
+  split: {{allowed: true, max_parts: 2}}
+  fallback: WH-SH
 
 connectors:
   - name: erp
@@ -203,6 +220,13 @@ def main() -> None:
         sim.stop()
     _cli(console, "stream status", "status")
     _print_store(console)
+    _cli(console, "orders: routed to the distributor serving the buyer's region", "orders", "list")
+    _cli(console, "dispatch instructions sent to the warehouses", "dispatch", "list")
+    notes = sorted((WORKDIR / "dispatch").glob("*/*.csv"))
+    console.rule(f"{len(notes)} dispatch note(s) written as CSV files for warehouses without an API")
+    for note in notes[:2]:
+        console.print(f"{note}:", markup=False)
+        console.print(note.read_text(encoding="utf-8-sig"), markup=False)
     _cli(console, "quarantine (records a person must look at)", "quarantine", "list")
     console.rule("what the shop shows now (pushed by erpsync)")
     table = Table("shop sku", "quantity", title=None)

@@ -34,7 +34,7 @@ PRODUCTS = [
     ("POT-020", "Clay teapot", "pcs"),
     ("SET-100", "Gift set (pot + 4 cups)", "set"),
 ]
-WAREHOUSES = ["WH-SH", "DS-GZ"]
+WAREHOUSES = ["WH-SH", "DS-GZ", "DS-SH"]
 PROVINCES = [("上海市", "上海市", "浦东新区"), ("广东省", "广州市", "天河区"), ("广东省", "深圳市", "南山区")]
 
 
@@ -75,6 +75,7 @@ class SimState:
             [("TEA-001", "59.00"), ("CUP-6PK", "90.00"), ("POT-020", "199.00"), ("MUG-X", "25.00")]
         )
         stamp = self.tick_time()
+        quantity = self.rng.randint(1, 3)
         self.orders[oid] = {
             "id": oid,
             "name": f"#{1001 + len(self.orders)}",
@@ -82,8 +83,8 @@ class SimState:
             "updated_at": stamp,
             "financial_status": "paid",
             "currency": "CNY",
-            "total_price": price,
-            "line_items": [{"id": oid * 10, "sku": sku, "quantity": self.rng.randint(1, 3), "price": price}],
+            "total_price": f"{float(price) * quantity:.2f}",
+            "line_items": [{"id": oid * 10, "sku": sku, "quantity": quantity, "price": price}],
             "shipping_address": {
                 "name": "王小明",
                 "phone": "13800000000",
@@ -107,7 +108,9 @@ class SimState:
                 self.new_order()
             else:
                 order = self.orders[self.rng.choice(list(self.orders))]
-                order["line_items"][0]["quantity"] += 1
+                line = order["line_items"][0]
+                line["quantity"] += 1
+                order["total_price"] = f"{float(line['price']) * line['quantity']:.2f}"
                 order["updated_at"] = self.tick_time()
 
 

@@ -221,7 +221,9 @@ def test_stock_flows_from_erp_to_the_shop_with_a_rule_limited_sku(
     assert "failed 0" in capsys.readouterr().out
 
     def available(sku: str) -> int:
-        return sum(v["qty"] for (s, _), v in sim.state.stock.items() if s == sku)
+        return sum(
+            v["qty"] for (s, wh), v in sim.state.stock.items() if s == sku and wh in ("WH-SH", "DS-GZ")
+        )
 
     # 90 % of what the two warehouses hold, minus a buffer of 1; cups capped at 20 = 3 packs of 6
     assert sim.state.shown["TEA-002"] == available("TEA-002") * 90 // 100 - 1
@@ -236,3 +238,44 @@ def test_stock_flows_from_erp_to_the_shop_with_a_rule_limited_sku(
     assert cli(config, "stock", "drift", "--correct") == 1
     assert cli(config, "stock", "push") == 0
     assert sim.state.shown["TEA-002"] == available("TEA-002") * 90 // 100 - 1
+
+
+def test_orders_are_routed_explained_dispatched_and_shipped_from_the_cli(
+    config: Path, sim: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for args in (
+        ["mapping", "import-skus", str(config.parent / "skus.csv")],
+        ["sync", "erp"],
+        ["sync", "shop"],
+    ):
+        assert cli(config, *args) == 0
+    assert cli(config, "orders", "process") == 0
+    assert re.search(r"dispatched [1-9]\d*, on hold 0", capsys.readouterr().out)
+    engine = make_engine(f"sqlite:///{config.parent / 'erpsync.db'}")
+    with engine.connect() as conn:
+        order = conn.execute(
+            select(SalesOrder.external_id, SalesOrder.ship_region)
+            .where(SalesOrder.status == "dispatched")
+            .order_by(SalesOrder.id)
+            .limit(1)
+        ).one()
+    engine.dispose()
+    assert cli(config, "orders", "explain", f"shop/{order.external_id}") == 0
+    explained = capsys.readouterr().out
+    assert f"ship to {order.ship_region}" in explained
+    assert "dispatched as DI-" in explained
+    assert "Outcome:" in explained
+
+    assert cli(config, "dispatch", "list", "--status", "queued") == 0
+    number = re.search(r"(DI-\d{8}-\d{6}-\d)", capsys.readouterr().out)
+    assert number is not None
+    assert cli(config, "dispatch", "ack", number.group(1), "--by", "wms") == 0
+    assert "acknowledged" in capsys.readouterr().out
+    assert cli(config, "dispatch", "ship", number.group(1), "--carrier", "SF", "--tracking", "SF100") == 0
+    assert "order is shipped" in capsys.readouterr().out
+    assert cli(config, "dispatch", "show", number.group(1)) == 0
+    shown = capsys.readouterr().out
+    assert "shipped" in shown
+    assert "tracking SF100" in shown
+    assert cli(config, "dispatch", "ack", "DI-NOPE") == 1
+    assert "no dispatch instruction DI-NOPE" in capsys.readouterr().err

@@ -113,8 +113,8 @@ def level(engine: Engine, sku: str, loc: int) -> tuple[int, int]:
 
 def assert_ledger_consistent(engine: Engine) -> None:
     with engine.connect() as conn:
-        sums = dict(
-            ((s, loc), (int(a), int(b)))
+        sums = {
+            (s, loc): (int(a), int(b))
             for s, loc, a, b in conn.execute(
                 select(
                     StockMovement.sku,
@@ -123,7 +123,7 @@ def assert_ledger_consistent(engine: Engine) -> None:
                     func.sum(StockMovement.delta_reserved),
                 ).group_by(StockMovement.sku, StockMovement.location_id)
             )
-        )
+        }
         levels = {
             (s, loc): (a, b)
             for s, loc, a, b in conn.execute(
@@ -193,7 +193,8 @@ def test_order_to_fulfilment_end_to_end(store_engine: Engine, world: dict[str, i
     assert worker.run_once().delivered == 1
     [note] = list((tmp_path / "gz").iterdir())
     text = note.read_text(encoding="utf-8-sig")
-    assert "TEA" in text and "CUP" in text
+    assert "TEA" in text
+    assert "CUP" in text
     with store_engine.connect() as conn:
         number = conn.execute(select(DispatchInstruction.number, DispatchInstruction.status)).one()
     assert number.status == "sent"
