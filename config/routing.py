@@ -69,6 +69,13 @@ class Pin(_Section):
         return self
 
 
+class ReturnPolicy(_Section):
+    """Returns from one channel are accepted; units go back to ``restock_to`` or are written off."""
+
+    channel: str
+    restock_to: str | None = None
+
+
 class RoutingConfig(_Section):
     """How orders are routed to the location that ships them."""
 
@@ -77,6 +84,8 @@ class RoutingConfig(_Section):
     pins: list[Pin] = Field(default_factory=list)
     #: how long a location has to acknowledge a dispatch instruction, unless it sets its own
     sla: Duration = timedelta(hours=4)
+    #: channels whose returns erpsync records (opt-in); others are refused
+    returns: list[ReturnPolicy] = Field(default_factory=list)
 
 
 class DispatchConfig(_Section):

@@ -140,6 +140,32 @@ def orders_process(ctx: typer.Context) -> None:
     out.print(f"dispatched {stats.dispatched}, on hold {stats.held}, to route again {stats.retried}")
 
 
+@orders_app.command("return")
+def orders_return(
+    ctx: typer.Context,
+    order: Annotated[str, typer.Argument(help="CHANNEL/EXTERNAL_ID.")],
+    line: Annotated[list[str], typer.Option(help="LINE_NO:QTY returned (repeat for several lines).")],
+    by: Annotated[str, typer.Option(help="Who records it.")] = "cli",
+) -> None:
+    """Record returned units: restocked where the channel's policy says, or written off."""
+    from routing.returns import record_return
+
+    app_ctx = _ctx(ctx)
+    lines = _parse_lines(line)
+    with app_ctx.engine.connect() as conn:
+        row = find_order(conn, order)
+    policies = {p.channel: p.restock_to for p in app_ctx.config.routing.returns}
+    status = record_return(app_ctx.engine, row.id, lines, policies=policies, actor=by)
+    out.print(f"{row.channel}/{row.external_id}: {status}")
+
+
+def _parse_lines(items: list[str]) -> list[dispatch.ShippedLine]:
+    try:
+        return [dispatch.ShippedLine(int(a), int(b)) for a, b in (item.split(":", 1) for item in items)]
+    except ValueError:
+        raise ConfigError("--line takes LINE_NO:QTY, e.g. --line 1:2") from None
+
+
 @dispatch_app.command("list")
 def dispatch_list(
     ctx: typer.Context,
@@ -232,12 +258,7 @@ def dispatch_ship(
     line: Annotated[list[str] | None, typer.Option(help="LINE_NO:QTY for a partial parcel (repeat).")] = None,
 ) -> None:
     """Record a parcel for an instruction (all of it, or the given lines)."""
-    lines = None
-    if line:
-        try:
-            lines = [dispatch.ShippedLine(int(a), int(b)) for a, b in (item.split(":", 1) for item in line)]
-        except ValueError:
-            raise ConfigError("--line takes LINE_NO:QTY, e.g. --line 1:2") from None
+    lines = _parse_lines(line) if line else None
     status = dispatch.report_shipment(
         _ctx(ctx).engine, number, carrier=carrier, tracking_no=tracking, lines=lines
     )

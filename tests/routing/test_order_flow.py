@@ -314,3 +314,42 @@ def test_unacknowledged_instruction_is_resent_and_escalated(
     assert di.send_count == 2
     assert di.escalated_at is not None
     assert sorted(keys) == [f"dispatch.send:{resent[0]}:1", f"dispatch.send:{resent[0]}:2"]
+
+
+def test_returns_are_opt_in_and_restock_or_write_off(store_engine: Engine, world: dict[str, int]) -> None:
+    from routing.returns import ReturnRefused, record_return
+
+    run_stream(
+        store_engine,
+        StreamJob(
+            ListSource("shop", {"orders": [order_row("6001", [("TEA", 3)])]}),
+            "orders",
+            plain_mapper("orders"),
+        ),
+    )
+    process_orders(store_engine, OrderSettings())
+    with store_engine.connect() as conn:
+        number = conn.execute(select(DispatchInstruction.number)).scalar_one()
+        order_id = conn.execute(select(SalesOrder.id)).scalar_one()
+    dispatch.report_shipment(store_engine, number, carrier="SF", tracking_no="SF9")
+    gz = world["DS-GZ"]
+    assert level(store_engine, "TEA", gz) == (7, 0)
+    with pytest.raises(ReturnRefused, match="does not take returns"):
+        record_return(store_engine, order_id, [dispatch.ShippedLine(1, 1)], policies={}, actor="cs")
+    with pytest.raises(ReturnRefused, match="only 3 shipped"):
+        record_return(
+            store_engine, order_id, [dispatch.ShippedLine(1, 4)], policies={"shop": "DS-GZ"}, actor="cs"
+        )
+    policies = {"shop": "DS-GZ"}
+    assert record_return(
+        store_engine, order_id, [dispatch.ShippedLine(1, 1)], policies=policies, actor="cs"
+    ) == ("partially_returned")
+    assert level(store_engine, "TEA", gz) == (8, 0)
+    assert (
+        record_return(
+            store_engine, order_id, [dispatch.ShippedLine(1, 2)], policies={"shop": None}, actor="cs"
+        )
+        == "returned"
+    )
+    assert level(store_engine, "TEA", gz) == (8, 0)  # written off: not restocked
+    assert_ledger_consistent(store_engine)
