@@ -19,6 +19,7 @@ Example::
     print(render_config(cfg))
 """
 
+from config.alerts import AlertsConfig, Destination, Route, ShortageRule
 from config.channels import ChannelConfig, ChannelLock, RuleOverride, SellableRule
 from config.durations import format_duration, parse_duration
 from config.loader import (
@@ -32,7 +33,6 @@ from config.loader import (
 )
 from config.model import (
     DEFAULT_DATABASE_URL,
-    AlertsConfig,
     ApiConfig,
     ApiToken,
     ConnectorConfig,
@@ -60,16 +60,19 @@ __all__ = [
     "ConnectorConfig",
     "ConnectorLookup",
     "DatabaseConfig",
+    "Destination",
     "DispatchConfig",
     "EmailConfig",
     "ErpsyncConfig",
     "LocationConfig",
     "LoggingConfig",
     "Pin",
+    "Route",
     "RoutingConfig",
     "RuleOverride",
     "SecurityConfig",
     "SellableRule",
+    "ShortageRule",
     "SplitPolicy",
     "StreamConfig",
     "format_duration",

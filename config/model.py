@@ -44,6 +44,7 @@ from pydantic import (
     model_validator,
 )
 
+from config.alerts import AlertsConfig
 from config.channels import ChannelConfig
 from config.durations import check_cron, duration_input, format_duration
 from config.routing import DispatchConfig, EmailConfig, RoutingConfig
@@ -198,14 +199,6 @@ class LocationConfig(_Section):
         if not _LOCATION_CODE.fullmatch(value):
             raise ValueError("a location code is 1-64 characters: letters, digits, '_', '.' or '-'")
         return value
-
-
-class AlertsConfig(_Section):
-    """Alert language, notifiers and rules (their shape is defined by ``alerts``)."""
-
-    language: Literal["en", "zh-CN"] = "en"
-    notifiers: list[dict[str, Any]] = Field(default_factory=list)
-    rules: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class ApiToken(_Section):

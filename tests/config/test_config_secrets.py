@@ -104,15 +104,12 @@ def test_secrets_are_registered_for_redaction() -> None:
 def test_credentials_in_plain_sections_are_masked_and_registered() -> None:
     text = """\
 alerts:
-  notifiers:
-    - {name: mail, type: email, password: smtp-Pw-4471, username: erp@example.com}
+  destinations:
+    - {name: mail, kind: webhook, url: "https://hooks.example/x", secret: smtp-Pw-4471}
 """
     cfg = load_config_text(text, "erpsync.yaml", {}, connector_lookup=shop_lookup)
-    notifier = yaml.safe_load(render_config(cfg))["alerts"]["notifiers"][0]
-    assert notifier == {
-        "name": "mail",
-        "type": "email",
-        "password": "********",
-        "username": "erp@example.com",
-    }
+    destination = yaml.safe_load(render_config(cfg))["alerts"]["destinations"][0]
+    assert destination["secret"] == "********"
+    assert destination["url"] == "********"
+    assert destination["name"] == "mail"
     assert redact_text("login failed for smtp-Pw-4471") == "login failed for ***"
