@@ -124,7 +124,12 @@ class StockLevel(Base):
     """On-hand and reserved quantity of one SKU at one location; ``version`` rises on each change."""
 
     __tablename__ = "stock_level"
-    __table_args__ = (UniqueConstraint("sku", "location_id"), Index(None, "location_id"), MYSQL_TABLE)
+    __table_args__ = (
+        UniqueConstraint("sku", "location_id"),
+        Index(None, "location_id"),
+        Index(None, "updated_at"),  # what changed since the last plan / alert evaluation
+        MYSQL_TABLE,
+    )
 
     id: Mapped[int] = _id()
     sku: Mapped[str] = mapped_column(SKU)

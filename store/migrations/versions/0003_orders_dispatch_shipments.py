@@ -53,6 +53,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('escalated_at', store.types.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('recall_requested_at', store.types.UTCDateTime(), nullable=True))
 
+    with op.batch_alter_table('stock_level', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_stock_level_updated_at'), ['updated_at'], unique=False)
+
     with op.batch_alter_table('sales_order', schema=None) as batch_op:
         batch_op.add_column(sa.Column('ship_postal', sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column('ship_to_missing', sa.String(length=128), nullable=True))
@@ -61,6 +64,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('stock_level', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_stock_level_updated_at'))
+
     with op.batch_alter_table('sales_order', schema=None) as batch_op:
         batch_op.drop_column('change_note')
         batch_op.drop_column('ship_to_missing')

@@ -1,0 +1,224 @@
+"""Who hears about an alert, when, and in what words; messages go through the outbox.
+
+``destinations_for`` applies the routes: a route matches when every key it gives holds (the
+alert's kind, the location's level or code, a region the location serves — a route for
+``广东省`` matches a location serving ``广东省/广州市``) and the severity is at least its
+``min_severity``; every matching route's destinations receive the message once.
+
+Quiet hours delay all but critical messages to the end of the window (they are queued with
+``not_before``). Each message is one outbox row per destination (topic ``alert.notify``,
+partition = destination) keyed ``alert:<id>:<event>:<destination>``: queued once, delivered
+once to a receiver that dedupes by that key.
+
+Texts come from templates (English and Simplified Chinese by default, ``alerts.language``); IT
+staff can override them with a folder of ``<event>.<language>.j2`` files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from sqlalchemy import Connection
+
+from store.outbox import NewMessage, enqueue_many
+
+TOPIC = "alert.notify"
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2, "out_of_stock": 3}
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    destinations: tuple[str, ...]
+    regions: tuple[str, ...] = ()
+    levels: tuple[str, ...] = ()
+    locations: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    min_severity: str = "warning"
+
+
+@dataclass(frozen=True)
+class Quiet:
+    start: time
+    end: time
+    zone: ZoneInfo
+
+    def release_time(self, now: datetime) -> datetime | None:
+        """When a message written at ``now`` may go out (None: now)."""
+        local = now.astimezone(self.zone)
+        t = local.time()
+        inside = (self.start <= t or t < self.end) if self.start > self.end else (self.start <= t < self.end)
+        if not inside:
+            return None
+        end = local.replace(hour=self.end.hour, minute=self.end.minute, second=0, microsecond=0)
+        if end <= local:
+            end += timedelta(days=1)
+        return end
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    routes: tuple[RouteRule, ...] = ()
+    quiet: Quiet | None = None
+    language: str = "en"
+    escalate_after: timedelta = timedelta(hours=2)
+    hysteresis: float = 0.2
+    templates: Path | None = None
+    mentions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Where:
+    """The location an alert is about, as routes see it."""
+
+    code: str | None = None
+    level: str | None = None
+    regions: tuple[str, ...] = ()
+
+
+def _covers(route_region: str, region: str) -> bool:
+    return (
+        region == route_region
+        or region.startswith(route_region + "/")
+        or route_region.startswith(region + "/")
+    )
+
+
+def destinations_for(policy: AlertPolicy, kind: str, severity: str, where: Where) -> list[str]:
+    """Destination names for an alert, in route order, each once."""
+    found: list[str] = []
+    for r in policy.routes:
+        if SEVERITY_RANK[severity] < SEVERITY_RANK[r.min_severity]:
+            continue
+        if r.kinds and kind not in r.kinds:
+            continue
+        if r.levels and where.level not in r.levels:
+            continue
+        if r.locations and where.code not in r.locations:
+            continue
+        if r.regions and not any(_covers(rr, reg) for rr in r.regions for reg in where.regions):
+            continue
+        found += [d for d in r.destinations if d not in found]
+    return found
+
+
+_DEFAULTS = {
+    "en": {
+        "title": "{% if event == 'resolved' %}Resolved: {% elif event.startswith('escalated') %}ESCALATED: "
+        "{% endif %}{{ kind_label }} — {{ subject }}",
+        "text": "{{ severity|upper }} {{ kind_label }}: {{ subject }}\n{{ reason }}"
+        "{% if suggestion.reorder_qty %}\nWhat to do: reorder {{ suggestion.reorder_qty }} unit(s)"
+        "{% if suggestion.transfer_from %}, or transfer {{ suggestion.transfer_qty }} from "
+        "{{ suggestion.transfer_from }}{% endif %}.{% endif %}"
+        "{% if event == 'resolved' %}\nStock has recovered.{% endif %}"
+        "\nAcknowledge: erpsync alerts ack {{ alert_id }}",
+    },
+    "zh-CN": {
+        "title": "{% if event == 'resolved' %}已恢复：{% elif event.startswith('escalated') %}【升级】"
+        "{% endif %}{{ kind_label }} — {{ subject }}",
+        "text": "【{{ severity_label }}】{{ kind_label }}：{{ subject }}\n{{ reason }}"
+        "{% if suggestion.reorder_qty %}\n建议：补货 {{ suggestion.reorder_qty }} 件"
+        "{% if suggestion.transfer_from %}，或从 {{ suggestion.transfer_from }} 调拨 "
+        "{{ suggestion.transfer_qty }} 件{% endif %}。{% endif %}"
+        "{% if event == 'resolved' %}\n库存已恢复。{% endif %}"
+        "\n确认：erpsync alerts ack {{ alert_id }}",
+    },
+}
+KIND_LABELS = {
+    "en": {
+        "shortage": "Stock shortage",
+        "sync_failing": "Sync failing",
+        "stream_stale": "Stream stale",
+        "unmapped_sku": "Unmapped SKUs",
+        "negative_stock": "Negative stock",
+        "drift": "Channel drift",
+        "dispatch_sla": "Dispatch not acknowledged",
+    },
+    "zh-CN": {
+        "shortage": "缺货预警",
+        "sync_failing": "同步失败",
+        "stream_stale": "同步停滞",
+        "unmapped_sku": "未映射 SKU",
+        "negative_stock": "负库存",
+        "drift": "渠道库存偏差",
+        "dispatch_sla": "发货单未确认",
+    },
+}
+SEVERITY_LABELS = {"warning": "预警", "critical": "严重", "out_of_stock": "缺货", "info": "提示"}
+
+
+def render(policy: AlertPolicy, event: str, alert: Mapping[str, Any]) -> dict[str, Any]:
+    """The notification (title, text, severity, language) for an alert event."""
+    lang = policy.language if policy.language in _DEFAULTS else "en"
+    env = jinja2.Environment(autoescape=False, undefined=jinja2.ChainableUndefined)  # noqa: S701 - plain text
+    context = {
+        **alert,
+        "event": event,
+        "kind_label": KIND_LABELS[lang].get(alert["kind"], alert["kind"]),
+        "severity_label": SEVERITY_LABELS.get(alert["severity"], alert["severity"]),
+        "suggestion": alert.get("suggestion") or {},
+    }
+    parts = {}
+    for part in ("title", "text"):
+        override = (
+            policy.templates / f"{event.split(':', maxsplit=1)[0]}.{part}.{lang}.j2"
+            if policy.templates
+            else None
+        )
+        source = (
+            override.read_text(encoding="utf-8") if override and override.exists() else _DEFAULTS[lang][part]
+        )
+        parts[part] = env.from_string(source).render(context).strip()
+    return {
+        "title": parts["title"],
+        "text": parts["text"],
+        "markdown": None,
+        "html": None,
+        "severity": "critical" if alert["severity"] == "out_of_stock" else alert["severity"],
+        "language": lang,
+        "mention": [],
+        "link": None,
+    }
+
+
+def notify(
+    conn: Connection,
+    policy: AlertPolicy,
+    *,
+    alert_id: int,
+    event: str,
+    alert: Mapping[str, Any],
+    where: Where,
+    now: datetime,
+) -> int:
+    """Queue the event's message for every destination that should hear about it."""
+    names = destinations_for(policy, alert["kind"], alert["severity"], where)
+    if not names:
+        return 0
+    message = render(policy, event, {**alert, "alert_id": alert_id})
+    later = (
+        None
+        if alert["severity"] in ("critical", "out_of_stock") or not policy.quiet
+        else policy.quiet.release_time(now)
+    )
+    return enqueue_many(
+        conn,
+        [
+            NewMessage(
+                TOPIC,
+                f"alert:{alert_id}:{event}:{name}",
+                {**message, "mention": list(policy.mentions.get(name, ()))},
+                partition=name,
+                not_before=later,
+            )
+            for name in names
+        ],
+    )
+
+
+__all__ = ["TOPIC", "AlertPolicy", "Quiet", "RouteRule", "Where", "destinations_for", "notify", "render"]
