@@ -1,0 +1,193 @@
+"""Operational alerts for IT staff: before the business notices that something is wrong.
+
+Checked on a schedule, each with one open alert per subject and a ``resolved`` message when it
+clears:
+
+- ``sync_failing``: the last N runs of a stream failed (``alerts.operational.failing_runs``);
+- ``stream_stale``: no successful run for longer than the stream's ``staleness``;
+- ``unmapped_sku``: records of a stream wait in quarantine for a SKU binding;
+- ``negative_stock``: a source reported negative on-hand;
+- ``dispatch_sla``: a dispatch instruction was not acknowledged in time (re-sent, escalated);
+- ``drift``: a channel shows a quantity off by more than the tolerance (from the drift check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from alerts.notify import AlertPolicy, Where, notify
+from store.models import Alert, DispatchInstruction, Location, Quarantine, StockLevel, SyncRun
+
+
+@dataclass(frozen=True)
+class Condition:
+    kind: str
+    subject: str  # what it is about, e.g. "erp/stock"
+    severity: str
+    reason: str
+    where: Where = field(default_factory=Where)
+
+
+def _key(c: Condition) -> str:
+    return f"{c.kind}:{c.subject}"[:191]
+
+
+def reconcile_conditions(
+    conn: Connection, policy: AlertPolicy, kinds: Iterable[str], active: list[Condition], now: datetime
+) -> tuple[int, int]:
+    """Open alerts for new conditions, resolve those of ``kinds`` no longer active; (opened, resolved)."""
+    kinds = set(kinds)
+    current = {
+        r.open_key: r
+        for r in conn.execute(
+            select(Alert.__table__)
+            .where(Alert.kind.in_(kinds), Alert.open_key.is_not(None))
+            .with_for_update()
+        )
+    }
+    opened = resolved = 0
+    wanted = {_key(c): c for c in active}
+    for key, c in wanted.items():
+        if key in current:
+            continue
+        details = {"subject": c.subject, "reason": c.reason}
+        res = conn.execute(
+            insert(Alert).values(
+                kind=c.kind,
+                severity=c.severity,
+                state="open",
+                open_key=key,
+                details=details,
+                opened_at=now,
+                updated_at=now,
+            )
+        )
+        alert = {"kind": c.kind, "severity": c.severity, "sku": None, **details}
+        notify(
+            conn,
+            policy,
+            alert_id=int(res.inserted_primary_key[0]),  # type: ignore[index]
+            event="opened",
+            alert=alert,
+            where=c.where,
+            now=now,
+        )
+        opened += 1
+    for key, row in current.items():
+        if key in wanted:
+            continue
+        conn.execute(
+            update(Alert)
+            .where(Alert.id == row.id)
+            .values(state="resolved", open_key=None, resolved_at=now, updated_at=now)
+        )
+        info: dict[str, Any] = dict(row.details or {})
+        alert = {"kind": row.kind, "severity": row.severity, "sku": None, **info, "reason": "cleared"}
+        notify(conn, policy, alert_id=row.id, event="resolved", alert=alert, where=Where(), now=now)
+        resolved += 1
+    return opened, resolved
+
+
+def sync_conditions(
+    conn: Connection, *, failing_runs: int, staleness: Mapping[tuple[str, str], timedelta], now: datetime
+) -> list[Condition]:
+    """Failing and stale streams, and streams with records waiting for a SKU binding."""
+    found: list[Condition] = []
+    recent = conn.execute(
+        select(SyncRun.connector, SyncRun.stream, SyncRun.status, SyncRun.error)
+        .where(SyncRun.status != "busy")
+        .order_by(SyncRun.id.desc())
+        .limit(5000)
+    ).all()
+    streams: dict[tuple[str, str], list[Any]] = {}
+    for r in recent:
+        streams.setdefault((r.connector, r.stream), []).append(r)
+    for (c, s), runs in streams.items():
+        last = runs[:failing_runs]
+        if len(last) == failing_runs and all(r.status == "failed" for r in last):
+            found.append(
+                Condition(
+                    "sync_failing",
+                    f"{c}/{s}",
+                    "critical",
+                    f"the last {failing_runs} runs failed; latest: {(last[0].error or '')[:200]}",
+                )
+            )
+    last_ok = {
+        (c, s): t
+        for c, s, t in conn.execute(
+            select(SyncRun.connector, SyncRun.stream, func.max(SyncRun.finished_at))
+            .where(SyncRun.status == "ok")
+            .group_by(SyncRun.connector, SyncRun.stream)
+        )
+    }
+    for key, limit in staleness.items():
+        ok = last_ok.get(key)
+        if ok is None or now - ok > limit:
+            since = "never" if ok is None else f"{int((now - ok).total_seconds() // 60)} min ago"
+            found.append(
+                Condition(
+                    "stream_stale",
+                    f"{key[0]}/{key[1]}",
+                    "warning",
+                    f"no successful run for longer than {limit} (last: {since})",
+                )
+            )
+    for c, s, n in conn.execute(
+        select(Quarantine.connector, Quarantine.stream, func.count())
+        .where(Quarantine.status == "open", Quarantine.reason_code == "unmapped_sku")
+        .group_by(Quarantine.connector, Quarantine.stream)
+    ):
+        found.append(
+            Condition(
+                "unmapped_sku",
+                f"{c}/{s}",
+                "warning",
+                f"{n} record(s) wait for a SKU binding: erpsync quarantine list --reason unmapped_sku",
+            )
+        )
+    return found
+
+
+def stock_conditions(conn: Connection) -> list[Condition]:
+    """Negative on-hand reported by a source, and dispatch instructions past their SLA."""
+    found = [
+        Condition(
+            "negative_stock",
+            f"{sku}@{code}",
+            "warning",
+            f"{source or 'a source'} reports {on_hand} on hand",
+            Where(code, kind),
+        )
+        for sku, code, kind, on_hand, source in conn.execute(
+            select(StockLevel.sku, Location.code, Location.kind, StockLevel.on_hand, StockLevel.source)
+            .join(Location, Location.id == StockLevel.location_id)
+            .where(StockLevel.on_hand < 0)
+        )
+    ]
+    found += [
+        Condition(
+            "dispatch_sla",
+            number,
+            "warning",
+            f"not acknowledged in time by {code}; sent {sends} time(s)",
+            Where(code, kind),
+        )
+        for number, code, kind, sends in conn.execute(
+            select(DispatchInstruction.number, Location.code, Location.kind, DispatchInstruction.send_count)
+            .join(Location, Location.id == DispatchInstruction.location_id)
+            .where(
+                DispatchInstruction.escalated_at.is_not(None),
+                DispatchInstruction.status.in_(("queued", "sent")),
+            )
+        )
+    ]
+    return found
+
+
+OPERATIONAL_KINDS = ("sync_failing", "stream_stale", "unmapped_sku", "negative_stock", "dispatch_sla")
