@@ -230,7 +230,7 @@ class ApiConfig(_Section):
     @classmethod
     def _host_and_port(cls, value: str) -> str:
         host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:  # 0: any free port
             raise ValueError("listen must be host:port, e.g. 127.0.0.1:8787 or 0.0.0.0:8787")
         return value
 

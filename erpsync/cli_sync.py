@@ -13,7 +13,7 @@ from rich.table import Table
 
 from erpsync.console import make_console
 from erpsync.context import AppContext
-from erpsync.service import build_service
+from erpsync.service import build_api, build_service
 from erpsync.wiring import location_specs, plan_streams
 from mapping.errors import ConfigError
 from store import migrate
@@ -97,6 +97,7 @@ def run_command(
         typer.Option("--for", help="Stop by itself after this many seconds.", show_default=False),
     ] = None,
     workers: Annotated[int, typer.Option("--workers", help="Streams run in parallel at most.")] = 4,
+    api: Annotated[bool, typer.Option("--api/--no-api", help="Serve the HTTP API on api.listen.")] = True,
 ) -> None:
     """Run the service: every scheduled stream on its schedule, until SIGTERM/SIGINT."""
     app_ctx = _ctx(ctx)
@@ -112,10 +113,15 @@ def run_command(
         done.set()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    server = build_api(app_ctx.engine, app_ctx.config, service) if api else None
     service.start()
+    if server is not None:
+        server.start()
     try:
         done.wait(duration)
     finally:
+        if server is not None:
+            server.stop()
         service.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -32,6 +32,7 @@ CONFIG = """\
 database:
   url: sqlite:///{workdir}/erpsync.db
 logging: {{level: warning}}
+api: {{listen: "127.0.0.1:0"}}     # the HTTP API on a free port for the demo (default 127.0.0.1:8787)
 security:
   encryption_key: ${{DEMO_ENCRYPTION_KEY}}   # buyer addresses are stored encrypted
 

@@ -1,34 +1,39 @@
-"""Prometheus metrics read from the store at every scrape, so they are right whichever process did the work.
+"""Metrics and health read from the store at every request, so they are right whichever process did the work.
 
 ``StoreCollector(engine)`` is a ``prometheus_client`` collector; ``metrics_registry(engine)`` gives a
 fresh ``CollectorRegistry`` holding one (one registry per app, never the global one). A scrape runs
 five grouped queries whatever the number of streams, topics or reasons:
 
-=================================================  ======================================================
-``erpsync_store_up``                               1 if the store answered this scrape, else 0 (and nothing else)
-``erpsync_sync_runs_total{connector,stream,status}``  sync runs recorded in ``sync_run``
-``erpsync_sync_records_read_total{connector,stream}``  records read by those runs
-``erpsync_sync_records_changed_total{…}``          records that changed the store
-``erpsync_sync_records_quarantined_total{…}``      records sent to quarantine
-``erpsync_sync_run_errors_total{connector,stream}``  failed runs
-``erpsync_sync_last_success_age_seconds{…}``       seconds since the last successful run finished
-``erpsync_quarantine_open{connector,stream,reason}``  open quarantine entries
-``erpsync_outbox_backlog{topic,state}``            outbox messages pending or failed (dead letters)
-``erpsync_stock_push_delivered_last_hour``         ``stock.push`` messages delivered in the last hour
-``erpsync_stock_push_latency_seconds{stat}``       their delivered_at − created_at: avg, p50, p90, p99, max
-=================================================  ======================================================
+- ``erpsync_store_up``: 1 if the store answered this scrape, else 0 (and no other series);
+- ``erpsync_sync_runs_total{connector,stream,status}``: runs recorded in ``sync_run``;
+- ``erpsync_sync_records_read_total``, ``…_changed_total``, ``…_quarantined_total{connector,stream}``:
+  records those runs read, changed in the store and sent to quarantine;
+- ``erpsync_sync_run_errors_total{connector,stream}``: failed runs;
+- ``erpsync_sync_last_success_age_seconds{connector,stream}``: since the last successful run finished;
+- ``erpsync_quarantine_open{connector,stream,reason}``: open quarantine entries;
+- ``erpsync_outbox_backlog{topic,state}``: outbox messages ``pending`` or ``failed`` (dead letters);
+- ``erpsync_stock_push_delivered_last_hour``: ``stock.push`` messages delivered in the last hour, and
+  ``erpsync_stock_push_latency_seconds{stat}``: their delivered_at − created_at (avg, p50, p90, p99, max).
 
 The ``_total`` series are counters derived from table rows: they only go down if someone deletes
 ``sync_run`` rows. A database error does not fail the scrape: ``erpsync_store_up`` says 0 and a
 warning names the error's type (never its text, which may quote SQL parameters).
 
+``health_report(engine, extra, staleness, uptime=...)`` is the body of ``GET /healthz``: whether the
+database answers ``SELECT 1``, the ``extra()`` dict of the running service (scheduler alive; a false
+``"ok"`` in it means unhealthy) under ``service``, and per stream its lag since the last success and
+whether that exceeds its limit in ``staleness`` (a stream that never succeeded is stale once the
+service has been up longer than the limit). ``ok`` sums it up.
+
 >>> registry = metrics_registry(engine)
 >>> prometheus_client.generate_latest(registry)
+>>> health_report(engine, None, {("erp", "stock"): timedelta(minutes=30)}, uptime=120.0)["ok"]
+True
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,13 +42,14 @@ import structlog
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from mapping.records import utcnow
 from store.models import Outbox, Quarantine, SyncRun
 from store.outbox import backlog
 from sync.outbound import TOPIC as STOCK_PUSH_TOPIC
+from sync.status import stream_status
 
 LATENCY_WINDOW = timedelta(hours=1)
 #: the most recent deliveries taken into the latency figures (bounds the work of one scrape)
@@ -95,7 +101,7 @@ def _read(conn: Connection, now: datetime) -> _Snapshot:
         runs=list(runs),
         quarantine=list(quarantine),
         pending=backlog(conn),
-        failed={topic: n for topic, n in failed},
+        failed={row.topic: row[1] for row in failed},
         latencies=sorted(max((d - c).total_seconds(), 0.0) for c, d in delivered),
     )
 
@@ -204,4 +210,55 @@ def metrics_registry(engine: Engine, *, clock: Callable[[], datetime] = utcnow) 
     return registry
 
 
-__all__ = ["StoreCollector", "metrics_registry"]
+def _database(engine: Engine) -> dict[str, Any]:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:  # its text may name the server: the type is enough
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True}
+
+
+def _streams(
+    engine: Engine, staleness: Mapping[tuple[str, str], timedelta], uptime: float
+) -> list[dict[str, Any]]:
+    result = []
+    for s in stream_status(engine, configured=staleness):
+        limit = staleness.get((s.connector, s.stream))
+        lag = s.lag.total_seconds() if s.lag is not None else None
+        result.append(
+            {
+                "connector": s.connector,
+                "stream": s.stream,
+                "outcome": s.outcome,
+                "last_success": s.last_success.isoformat() if s.last_success else None,
+                "lag_seconds": lag,
+                "stale_after_seconds": limit.total_seconds() if limit is not None else None,
+                "stale": limit is not None and (uptime if lag is None else lag) > limit.total_seconds(),
+            }
+        )
+    return result
+
+
+def health_report(
+    engine: Engine,
+    extra: Callable[[], dict[str, Any]] | None,
+    staleness: Mapping[tuple[str, str], timedelta],
+    *,
+    uptime: float,
+) -> dict[str, Any]:
+    """The health of the service as a JSON-able dict; its ``ok`` is False when anything is wrong."""
+    report: dict[str, Any] = {"database": _database(engine)}
+    if extra is not None:
+        report["service"] = extra()
+    if report["database"]["ok"]:
+        report["streams"] = _streams(engine, staleness, uptime)
+    healthy = (
+        report["database"]["ok"]
+        and report.get("service", {}).get("ok", True) is not False
+        and not any(s["stale"] for s in report.get("streams", ()))
+    )
+    return {"ok": bool(healthy), **report}
+
+
+__all__ = ["StoreCollector", "health_report", "metrics_registry"]

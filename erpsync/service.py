@@ -14,6 +14,8 @@ from functools import partial
 from sqlalchemy import Engine
 
 from config import ErpsyncConfig
+from erpsync.api import ApiTokenSpec, create_app
+from erpsync.api_server import ApiServer
 from erpsync.wiring import (
     channel_policies,
     dispatch_sender,
@@ -28,6 +30,7 @@ from routing import dispatch
 from routing.dispatch import InstructionHandler
 from routing.fulfilment import FulfilmentHandler
 from routing.process import process_orders
+from store.nonces import SqlNonceStore
 from sync import lease as leases
 from sync.drift import check_drift
 from sync.outbound import TOPIC, PushHandler, plan_and_enqueue
@@ -118,3 +121,39 @@ def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -
         tasks=tasks,
         background=background,
     )
+
+
+def staleness_limits(cfg: ErpsyncConfig) -> dict[tuple[str, str], timedelta]:
+    """Each stream's ``staleness`` limit, for health checks and operational alerts."""
+    return {
+        (c.name, s): conf.staleness
+        for c in cfg.connectors
+        if c.enabled
+        for s, conf in c.streams.items()
+        if conf.staleness is not None
+    }
+
+
+def build_api(engine: Engine, cfg: ErpsyncConfig, service: Service) -> ApiServer:
+    """The HTTP API on ``api.listen``: health, metrics, warehouse acknowledgements and shipments."""
+    tokens = [
+        ApiTokenSpec(t.name, t.token.get_secret_value(), t.role, tuple(t.locations)) for t in cfg.api.tokens
+    ]
+    secrets = {
+        loc.code: loc.dispatch.secret.get_secret_value()
+        for loc in cfg.locations
+        if loc.dispatch is not None and loc.dispatch.secret is not None
+    }
+    app = create_app(
+        engine,
+        tokens,
+        location_secrets=secrets,
+        nonce_store=SqlNonceStore(engine),
+        health=lambda: {
+            "ok": service.scheduler.running,
+            "jobs": len(service.jobs),
+            "tasks": len(service.tasks),
+        },
+        staleness=staleness_limits(cfg),
+    )
+    return ApiServer(app, cfg.api.listen)

@@ -1,0 +1,100 @@
+"""Serve an ASGI app (the ``erpsync.api`` app) with uvicorn on a background thread.
+
+``ApiServer(app, "127.0.0.1:8787")``: ``start()`` returns once the socket listens (port ``0``
+picks a free one; ``url`` then tells which), ``stop()`` asks uvicorn to finish the requests in
+flight and joins the thread. ``start()`` raises ``ConfigError`` when ``listen`` is not
+``host:port`` or uvicorn cannot listen there (port taken, unknown address). uvicorn logs warnings
+and errors only, through the process's logging set-up (``erpsync.logging``), and no access log.
+
+>>> server = ApiServer(create_app(engine, tokens), "127.0.0.1:0")
+>>> server.start()
+>>> requests.get(f"{server.url}/healthz").status_code
+200
+>>> server.stop()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from mapping.errors import ConfigError
+
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``(host, port)`` of a ``host:port`` string (``[::1]:8787`` for IPv6); ``ConfigError`` if malformed."""
+    host, _, port = listen.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"api listen address {listen!r} is not host:port, e.g. 127.0.0.1:8787")
+    return host, int(port)
+
+
+class ApiServer:
+    """uvicorn serving ``app`` on ``listen`` from a daemon thread; ``start()`` then ``stop()``."""
+
+    def __init__(self, app: ASGIApp, listen: str) -> None:
+        self.app = app
+        self.host, self.port = parse_listen(listen)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` the server listens on (the real port once started with port 0)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._bound_port()}"
+
+    def start(self) -> None:
+        """Start serving; returns when the socket listens. ``ConfigError`` if it cannot."""
+        if self._thread is not None:
+            return
+        config = uvicorn.Config(
+            self.app, host=self.host, port=self.port, log_level="warning", access_log=False
+        )
+        server = uvicorn.Server(config)
+        # uvicorn exits the process on a failed bind: keep that inside the thread.
+        thread = threading.Thread(target=_run, args=(server,), name="erpsync-api", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not server.started:
+            server.should_exit = True
+            thread.join(STOP_TIMEOUT)
+            raise ConfigError(
+                f"the api cannot listen on {self.host}:{self.port}",
+                hint="is the port taken by another program? change api.listen in the config",
+            )
+        self._server, self._thread = server, thread
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread (at most ``STOP_TIMEOUT`` seconds)."""
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(STOP_TIMEOUT)
+        self._server = self._thread = None
+
+    def _bound_port(self) -> int:
+        if self.port or self._server is None:
+            return self.port
+        for listener in self._server.servers:
+            for sock in listener.sockets:
+                return int(sock.getsockname()[1])
+        return self.port
+
+
+def _run(server: uvicorn.Server) -> None:
+    with contextlib.suppress(SystemExit):  # a failed bind; start() reports it
+        server.run()
+
+
+__all__ = ["ApiServer", "parse_listen"]
