@@ -1,9 +1,10 @@
 """Alert lifecycle: one open alert per (kind, SKU, location), no flapping, escalation, resolution.
 
 ``apply_findings`` takes the current positions of the SKUs that changed and, in the caller's
-transaction: opens an alert for a new shortage (message ``opened``); on an open one only raises
-the severity when it gets worse (message ``worse:<severity>``) — the same shortage seen again
-sends nothing; resolves it when stock has clearly recovered (hysteresis, message ``resolved``).
+transaction: opens an alert for a new shortage (message ``opened``); on an open one follows the
+current severity but sends a message only when it gets worse (``worse:<severity>``) — the same
+shortage seen again, or easing, sends nothing; resolves it when stock has clearly recovered
+(hysteresis, message ``resolved``).
 ``escalate`` re-sends critical alerts nobody acknowledged in time. ``open_key`` is set only
 while an alert is open, and is unique: two workers cannot open the same alert twice.
 """
@@ -111,7 +112,7 @@ def apply_findings(
                     update(Alert)
                     .where(Alert.id == existing.id)
                     .values(
-                        severity=finding.severity if worse else existing.severity,
+                        severity=finding.severity,  # easing is recorded silently; only worse is announced
                         details=details,
                         updated_at=now,
                     )

@@ -38,15 +38,24 @@ def _key(c: Condition) -> str:
 
 
 def reconcile_conditions(
-    conn: Connection, policy: AlertPolicy, kinds: Iterable[str], active: list[Condition], now: datetime
+    conn: Connection,
+    policy: AlertPolicy,
+    kinds: Iterable[str],
+    active: list[Condition],
+    now: datetime,
+    *,
+    prefix: str = "",
 ) -> tuple[int, int]:
-    """Open alerts for new conditions, resolve those of ``kinds`` no longer active; (opened, resolved)."""
+    """Open alerts for new conditions, resolve those of ``kinds`` no longer active; (opened, resolved).
+
+    With ``prefix``, only open alerts whose key starts with it are considered (one channel's drift).
+    """
     kinds = set(kinds)
     current = {
         r.open_key: r
         for r in conn.execute(
             select(Alert.__table__)
-            .where(Alert.kind.in_(kinds), Alert.open_key.is_not(None))
+            .where(Alert.kind.in_(kinds), Alert.open_key.is_not(None), Alert.open_key.startswith(prefix))
             .with_for_update()
         )
     }

@@ -22,7 +22,7 @@ from erpsync.cli import run_cli
 from erpsync.console import make_console
 from erpsync.simulator import ERP_TOKEN, SHOP_KEY, Simulator
 from store.db import make_engine
-from store.models import Location, OrderLine, SalesOrder, StockLevel
+from store.models import Alert, Location, OrderLine, SalesOrder, StockLevel
 
 WORKDIR = Path("var/demo")
 RUN_SECONDS = 12
@@ -135,6 +135,18 @@ connectors:
               external_line_id: {{path: id, convert: [str]}}
 """
 
+ALERTS = """
+alerts:
+  language: zh-CN                   # message texts in Simplified Chinese (or en)
+  destinations:
+    - {{name: head-office, kind: email, to: [supply@factory.example]}}
+  rules:
+    - {{match: {{level: distributor}}, warning: 40, critical: 10, lead_time_days: 5}}
+  routes:
+    - {{destinations: [head-office], min_severity: warning}}
+email: {{host: 127.0.0.1, port: 1, security: none}}   # no mail server in the demo: messages stay queued
+"""
+
 CHANNELS = """
 channels:
   - name: shop
@@ -194,6 +206,21 @@ def _print_store(console: Console) -> None:
     console.print(table)
 
 
+def _show_first_alert(console: Console) -> None:
+    engine = make_engine(f"sqlite:///{WORKDIR / 'erpsync.db'}")
+    with engine.connect() as conn:
+        first = conn.execute(select(func.min(Alert.id))).scalar()
+    engine.dispose()
+    if first is not None:
+        _cli(
+            console,
+            "the message head office would receive (the demo has no mail server)",
+            "alerts",
+            "show",
+            str(first),
+        )
+
+
 def main() -> None:
     console = make_console()
     shutil.rmtree(WORKDIR, ignore_errors=True)
@@ -203,7 +230,7 @@ def main() -> None:
         DEMO_ERP_TOKEN=ERP_TOKEN, DEMO_SHOP_KEY=SHOP_KEY, DEMO_ENCRYPTION_KEY=Fernet.generate_key().decode()
     )
     try:
-        text = CONFIG.format(workdir=WORKDIR, url=sim.url) + CHANNELS.format()
+        text = CONFIG.format(workdir=WORKDIR, url=sim.url) + CHANNELS.format() + ALERTS.format()
         (WORKDIR / "erpsync.yaml").write_text(text, encoding="utf-8")
         (WORKDIR / "skus.csv").write_text(SKUS, encoding="utf-8")
         console.print(f"simulated ERP and shop at {sim.url}; config in {WORKDIR / 'erpsync.yaml'}")
@@ -229,6 +256,8 @@ def main() -> None:
         console.print(f"{note}:", markup=False)
         console.print(note.read_text(encoding="utf-8-sig"), markup=False)
     _cli(console, "quarantine (records a person must look at)", "quarantine", "list")
+    _cli(console, "shortage alerts raised for the distributors", "alerts", "list")
+    _show_first_alert(console)
     console.rule("what the shop shows now (pushed by erpsync)")
     table = Table("shop sku", "quantity", title=None)
     for sku, qty in sorted(sim.state.shown.items()):

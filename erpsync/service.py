@@ -13,13 +13,17 @@ from functools import partial
 
 from sqlalchemy import Engine
 
+from alerts.notify import TOPIC as ALERT_TOPIC
 from config import ErpsyncConfig
+from erpsync.alerting import AlertEvaluator, DriftAlerts, OperationalCheck
 from erpsync.api import ApiTokenSpec, create_app
 from erpsync.api_server import ApiServer
 from erpsync.wiring import (
+    alert_settings,
     channel_policies,
     dispatch_sender,
     fulfilment_channels,
+    notify_handler,
     order_settings,
     plan_streams,
     stock_channels,
@@ -32,7 +36,6 @@ from routing.fulfilment import FulfilmentHandler
 from routing.process import process_orders
 from store.nonces import SqlNonceStore
 from sync import lease as leases
-from sync.drift import check_drift
 from sync.outbound import TOPIC, PushHandler, plan_and_enqueue
 from sync.outbox import OutboxWorker
 from sync.scheduler import Schedule, Service, Task
@@ -81,6 +84,8 @@ def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -
     policies = channel_policies(cfg)
     channels = stock_channels(cfg)
     owner = leases.worker_id()
+    alerting = alert_settings(cfg)
+    evaluator = AlertEvaluator(engine, alerting)
     tasks = []
     for ch in cfg.channels:
         if ch.name not in channels:
@@ -93,9 +98,9 @@ def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -
             )
         )
         if ch.drift.every is not None:
-            check = partial(
-                check_drift,
+            check = DriftAlerts(
                 engine,
+                alerting,
                 policies,
                 channels[ch.name],
                 tolerance=ch.drift.tolerance,
@@ -103,12 +108,21 @@ def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -
             )
             tasks.append(Task(f"drift:{ch.name}", check, Schedule(every=ch.drift.every)))
     tasks += order_tasks(engine, cfg)
+    operational = OperationalCheck(
+        engine, alerting, failing_runs=cfg.alerts.operational.failing_runs, staleness=staleness_limits(cfg)
+    )
+    tasks += [
+        Task("alerts:velocity", evaluator.everything, Schedule(every=timedelta(hours=1))),
+        Task("alerts:escalate", evaluator.escalate, Schedule(every=timedelta(minutes=1))),
+        Task("alerts:operational", operational, Schedule(every=timedelta(minutes=1))),
+    ]
     worker = OutboxWorker(
         engine,
         {
             TOPIC: PushHandler(engine, channels),
             dispatch.SEND_TOPIC: InstructionHandler(engine, dispatch_sender(cfg), unsealer(cfg)),
             dispatch.FULFIL_TOPIC: FulfilmentHandler(engine, fulfilment_channels(cfg)),
+            ALERT_TOPIC: notify_handler(cfg),
         },
         per_partition={TOPIC: max((c.push.batch for c in cfg.channels), default=50), dispatch.SEND_TOPIC: 20},
     )
@@ -118,6 +132,7 @@ def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -
         [(p.job, p.schedule) for p in planned if p.schedule],
         max_workers=max_workers,
         owner=owner,
+        on_result=evaluator.after_run,
         tasks=tasks,
         background=background,
     )

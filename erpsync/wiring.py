@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import time, timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cryptography.fernet import Fernet
 
+from alerts.evaluate import AlertSettings
+from alerts.notifiers import NotifyHandler
+from alerts.notifiers.base import Destination as NotifierDestination
+from alerts.notify import AlertPolicy, Quiet, RouteRule
+from alerts.shortage import Rule as ShortageRule
 from config import ConnectorConfig, ErpsyncConfig
 from connectors.base import Connector, FulfilmentChannel, StockChannel
 from connectors.registry import connector_class
@@ -230,3 +237,61 @@ def fulfilment_channels(cfg: ErpsyncConfig) -> dict[str, FulfilmentChannel]:
         if isinstance(connector, FulfilmentChannel):
             found[c.name] = connector
     return found
+
+
+def alert_settings(cfg: ErpsyncConfig) -> AlertSettings:
+    """Shortage rules and alert policy from the config."""
+    a = cfg.alerts
+    quiet = None
+    if a.quiet_hours is not None:
+        q = a.quiet_hours
+        quiet = Quiet(time.fromisoformat(q.start), time.fromisoformat(q.end), ZoneInfo(q.timezone))
+    policy = AlertPolicy(
+        routes=tuple(
+            RouteRule(
+                tuple(r.destinations),
+                tuple(r.regions),
+                tuple(r.levels),
+                tuple(r.locations),
+                tuple(r.kinds),
+                r.min_severity,
+            )
+            for r in a.routes
+        ),
+        quiet=quiet,
+        language=a.language,
+        escalate_after=a.escalate_after,
+        hysteresis=a.hysteresis,
+        templates=Path(a.templates) if a.templates else None,
+        mentions={d.name: tuple(d.mention) for d in a.destinations},
+    )
+    rules = tuple(
+        ShortageRule(
+            warning=r.warning if r.warning is not None else r.reorder_point,
+            critical=r.critical,
+            cover_days=r.cover_days,
+            lead_time_days=r.lead_time_days,
+            target_days=r.target_days,
+            sku=r.match.sku,
+            category=r.match.category,
+            location=r.match.location,
+            level=r.match.level,
+        )
+        for r in a.rules
+    )
+    return AlertSettings(policy, rules, a.velocity_window_days, a.velocity_half_life_days)
+
+
+def notify_handler(cfg: ErpsyncConfig) -> NotifyHandler:
+    """The outbox handler delivering alert messages to the configured destinations."""
+    destinations = {
+        d.name: NotifierDestination(
+            d.kind,
+            d.name,
+            d.url.get_secret_value() if d.url else None,
+            d.secret.get_secret_value() if d.secret else None,
+            tuple(d.to),
+        )
+        for d in cfg.alerts.destinations
+    }
+    return NotifyHandler(destinations, dispatch_sender(cfg).smtp)

@@ -1,0 +1,125 @@
+"""The service's alert work: evaluate shortages right after stock changes, escalate, check operations.
+
+``AlertEvaluator`` remembers when it last looked and, after each stock run (the service calls it
+with the run's result), evaluates only the SKUs whose stock changed since then; once an hour it
+evaluates everything, for rules based on sales velocity. ``OperationalCheck`` raises and clears
+the operational alerts; ``DriftAlerts`` wraps a channel's drift check.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from alerts.evaluate import AlertSettings, escalate_due, evaluate
+from alerts.operational import (
+    OPERATIONAL_KINDS,
+    Condition,
+    reconcile_conditions,
+    stock_conditions,
+    sync_conditions,
+)
+from connectors.base import StockChannel
+from mapping.records import utcnow
+from sync.drift import check_drift
+from sync.engine import RunResult, StreamJob
+from sync.sellable import ChannelPolicy
+
+STOCK_STREAMS = ("stock", "stock_moves")
+
+
+class AlertEvaluator:
+    """Evaluates shortages for what changed since its last pass."""
+
+    def __init__(self, engine: Engine, settings: AlertSettings) -> None:
+        self.engine, self.settings = engine, settings
+        self.since: datetime | None = None
+        self._lock = threading.Lock()
+
+    def after_run(self, job: StreamJob, result: RunResult) -> None:
+        """Service hook: a stock run changed something, look at it now."""
+        if job.stream in STOCK_STREAMS and result.changed:
+            self.changed()
+
+    def changed(self) -> int:
+        with self._lock:
+            started = utcnow()
+            summary = evaluate(
+                self.engine, self.settings, since=self.since - timedelta(seconds=1) if self.since else None
+            )
+            self.since = started
+            return summary.opened + summary.worse + summary.resolved
+
+    def everything(self) -> int:
+        with self._lock:
+            summary = evaluate(self.engine, self.settings, since=None)
+            return summary.opened + summary.worse + summary.resolved
+
+    def escalate(self) -> int:
+        return escalate_due(self.engine, self.settings)
+
+
+class OperationalCheck:
+    """Raises and clears operational alerts (see ``alerts.operational``)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: AlertSettings,
+        *,
+        failing_runs: int,
+        staleness: dict[tuple[str, str], timedelta],
+    ) -> None:
+        self.engine, self.settings, self.failing_runs, self.staleness = (
+            engine,
+            settings,
+            failing_runs,
+            staleness,
+        )
+
+    def __call__(self) -> tuple[int, int]:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            active = sync_conditions(conn, failing_runs=self.failing_runs, staleness=self.staleness, now=now)
+            active += stock_conditions(conn)
+            return reconcile_conditions(conn, self.settings.policy, OPERATIONAL_KINDS, active, now)
+
+
+class DriftAlerts:
+    """A channel's drift check whose differences above the tolerance become alerts."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: AlertSettings,
+        policies: Sequence[ChannelPolicy],
+        channel: StockChannel,
+        *,
+        tolerance: int,
+        correct: bool,
+    ) -> None:
+        self.engine, self.settings, self.policies, self.channel = engine, settings, policies, channel
+        self.tolerance, self.correct = tolerance, correct
+
+    def __call__(self) -> int:
+        drifts = check_drift(
+            self.engine, self.policies, self.channel, tolerance=self.tolerance, correct=self.correct
+        )
+        active = [
+            Condition(
+                "drift",
+                f"{self.channel.name}:{d.sku}",
+                "warning",
+                f"{self.channel.name} shows {d.actual if d.actual is not None else 'nothing'} for {d.sku}, "
+                f"it should show {d.expected}" + (" (correction queued)" if self.correct else ""),
+            )
+            for d in drifts
+        ]
+        with self.engine.begin() as conn:
+            reconcile_conditions(
+                conn, self.settings.policy, ["drift"], active, utcnow(), prefix=f"drift:{self.channel.name}:"
+            )
+        return len(drifts)

@@ -1,0 +1,147 @@
+"""``erpsync alerts``: shortage and operational alerts, for the people who act on them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from alerts.evaluate import evaluate
+from alerts.lifecycle import acknowledge, mute
+from config import parse_duration
+from erpsync.console import make_console
+from erpsync.context import AppContext
+from erpsync.wiring import alert_settings
+from mapping.errors import ConfigError
+from mapping.records import utcnow
+from store.models import Alert, Location, Outbox
+
+out = make_console()
+alerts_app = typer.Typer(help="Shortage and operational alerts.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(alerts_app, name="alerts")
+
+
+def _ctx(ctx: typer.Context) -> AppContext:
+    from erpsync.cli import app_context
+
+    return app_context(ctx)
+
+
+@alerts_app.command("list")
+def alerts_list(
+    ctx: typer.Context,
+    state: Annotated[str, typer.Option(help="open, acknowledged, resolved or all.")] = "open",
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+) -> None:
+    """Alerts with their severity, what they are about and what to do."""
+    query = (
+        select(
+            Alert.id,
+            Alert.kind,
+            Alert.severity,
+            Alert.state,
+            Alert.sku,
+            Location.code,
+            Alert.details,
+            Alert.opened_at,
+        )
+        .outerjoin(Location, Location.id == Alert.location_id)
+        .order_by(Alert.id.desc())
+        .limit(limit)
+    )
+    if state != "all":
+        query = query.where(Alert.state == state)
+    with _ctx(ctx).engine.connect() as conn:
+        rows = conn.execute(query).all()
+    table = Table("id", "kind", "severity", "state", "about", "reason", "what to do", "opened")
+    for r in rows:
+        d = r.details or {}
+        s = d.get("suggestion") or {}
+        todo = f"reorder {s['reorder_qty']}" if s.get("reorder_qty") else ""
+        if s.get("transfer_from"):
+            todo += f"; or transfer {s['transfer_qty']} from {s['transfer_from']}"
+        about = f"{r.sku} @ {r.code}" if r.sku else d.get("subject", "")
+        table.add_row(
+            str(r.id),
+            r.kind,
+            r.severity,
+            r.state,
+            about,
+            d.get("reason", ""),
+            todo,
+            f"{r.opened_at:%Y-%m-%d %H:%M}",
+        )
+    out.print(table if rows else "no alerts")
+
+
+@alerts_app.command("show")
+def alerts_show(ctx: typer.Context, alert_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """One alert and the messages sent (or waiting) about it."""
+    with _ctx(ctx).engine.connect() as conn:
+        row = conn.execute(select(Alert.__table__).where(Alert.id == alert_id)).first()
+        if row is None:
+            raise ConfigError(f"no alert {alert_id}; see `erpsync alerts list --state all`")
+        sent = conn.execute(
+            select(Outbox.partition_key, Outbox.key, Outbox.delivered_at, Outbox.last_error, Outbox.payload)
+            .where(Outbox.key.like(f"alert:{alert_id}:%"))
+            .order_by(Outbox.id)
+        ).all()
+    out.print(f"alert {row.id}: {row.kind} {row.severity}, {row.state}", markup=False)
+    for key, value in (row.details or {}).items():
+        out.print(f"  {key}: {value}", markup=False)
+    for m in sent:
+        when = (
+            f"sent {m.delivered_at:%Y-%m-%d %H:%M}"
+            if m.delivered_at
+            else f"waiting ({m.last_error or 'queued'})"
+        )
+        event = m.key.split(":")[2]
+        out.print(f"\n→ {m.partition_key} [{event}] {when}", markup=False)
+        out.print(f"{m.payload['title']}\n{m.payload['text']}", markup=False)
+
+
+@alerts_app.command("ack")
+def alerts_ack(
+    ctx: typer.Context,
+    alert_id: Annotated[int, typer.Argument(metavar="ID")],
+    by: Annotated[str, typer.Option(help="Who takes it on.")] = "cli",
+) -> None:
+    """Take an alert on: it stops escalating (it still resolves by itself)."""
+    with _ctx(ctx).engine.begin() as conn:
+        done = acknowledge(conn, alert_id, by, utcnow())
+    out.print(
+        f"alert {alert_id}: " + ("acknowledged" if done else "not open (already acknowledged or resolved?)")
+    )
+
+
+@alerts_app.command("mute")
+def alerts_mute(
+    ctx: typer.Context,
+    alert_id: Annotated[int, typer.Argument(metavar="ID")],
+    duration: Annotated[str, typer.Option("--for", help="How long, e.g. 4h or 2d.")] = "1d",
+) -> None:
+    """No messages about an alert for a while."""
+    try:
+        span: timedelta = parse_duration(duration)
+    except ValueError as exc:
+        raise ConfigError(f"--for: {exc}") from None
+    now = utcnow()
+    with _ctx(ctx).engine.begin() as conn:
+        done = mute(conn, alert_id, now + span, now)
+    out.print(
+        f"alert {alert_id}: " + (f"muted until {now + span:%Y-%m-%d %H:%M} UTC" if done else "no such alert")
+    )
+
+
+@alerts_app.command("check")
+def alerts_check(ctx: typer.Context) -> None:
+    """Evaluate every SKU at every location against the shortage rules now."""
+    app_ctx = _ctx(ctx)
+    s = evaluate(app_ctx.engine, alert_settings(app_ctx.config))
+    out.print(f"opened {s.opened}, worse {s.worse}, resolved {s.resolved}")
