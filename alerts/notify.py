@@ -40,6 +40,8 @@ class RouteRule:
     locations: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
     min_severity: str = "warning"
+    #: this route's destinations get one daily digest instead of a message per event
+    digest: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def destinations_for(policy: AlertPolicy, kind: str, severity: str, where: Where
     """Destination names for an alert, in route order, each once."""
     found: list[str] = []
     for r in policy.routes:
-        if SEVERITY_RANK[severity] < SEVERITY_RANK[r.min_severity]:
+        if r.digest or SEVERITY_RANK[severity] < SEVERITY_RANK[r.min_severity]:
             continue
         if r.kinds and kind not in r.kinds:
             continue

@@ -139,6 +139,12 @@ class AlertsConfig(_Section):
     hysteresis: float = Field(default=0.2, ge=0, le=5)
     velocity_window_days: int = Field(default=28, ge=1, le=365)
     velocity_half_life_days: float = Field(default=7, gt=0)
-    digest_at: str | None = None
+    digest_at: str | None = None  # HH:MM, local time of the quiet-hours zone (default Asia/Shanghai)
     operational: Operational = Field(default_factory=Operational)
     templates: str | None = None  # a folder with templates overriding the default texts
+
+    @model_validator(mode="after")
+    def _digest_time(self) -> AlertsConfig:
+        if self.digest_at is not None and not _CLOCK.fullmatch(self.digest_at):
+            raise ValueError(f"digest_at {self.digest_at!r} is not a time of day like 08:00")
+        return self

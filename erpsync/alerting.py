@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from alerts.evaluate import AlertSettings, escalate_due, evaluate
+from alerts.digest import send_digest
+from alerts.evaluate import AlertSettings, escalate_due, evaluate, places
 from alerts.operational import (
     OPERATIONAL_KINDS,
     Condition,
@@ -123,3 +124,15 @@ class DriftAlerts:
                 conn, self.settings.policy, ["drift"], active, utcnow(), prefix=f"drift:{self.channel.name}:"
             )
         return len(drifts)
+
+
+class Digest:
+    """Queues the daily digest (see ``alerts.digest``)."""
+
+    def __init__(self, engine: Engine, settings: AlertSettings) -> None:
+        self.engine, self.settings = engine, settings
+
+    def __call__(self) -> int:
+        with self.engine.begin() as conn:
+            _, by_id = places(conn)
+            return send_digest(conn, self.settings.policy, by_id, utcnow())

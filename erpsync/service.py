@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from alerts.notify import TOPIC as ALERT_TOPIC
 from config import ErpsyncConfig
-from erpsync.alerting import AlertEvaluator, DriftAlerts, OperationalCheck
+from erpsync.alerting import AlertEvaluator, Digest, DriftAlerts, OperationalCheck
 from erpsync.api import ApiTokenSpec, create_app
 from erpsync.api_server import ApiServer
 from erpsync.wiring import (
@@ -116,6 +116,16 @@ def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -
         Task("alerts:escalate", evaluator.escalate, Schedule(every=timedelta(minutes=1))),
         Task("alerts:operational", operational, Schedule(every=timedelta(minutes=1))),
     ]
+    if cfg.alerts.digest_at and any(r.digest for r in cfg.alerts.routes):
+        hour, minute = cfg.alerts.digest_at.split(":")
+        zone = cfg.alerts.quiet_hours.timezone if cfg.alerts.quiet_hours else "Asia/Shanghai"
+        tasks.append(
+            Task(
+                "alerts:digest",
+                Digest(engine, alerting),
+                Schedule(cron=f"{int(minute)} {int(hour)} * * *", timezone=zone),
+            )
+        )
     worker = OutboxWorker(
         engine,
         {

@@ -255,6 +255,7 @@ def alert_settings(cfg: ErpsyncConfig) -> AlertSettings:
                 tuple(r.locations),
                 tuple(r.kinds),
                 r.min_severity,
+                r.digest,
             )
             for r in a.routes
         ),

@@ -51,10 +51,11 @@ class Schedule:
     every: timedelta | None = None
     cron: str | None = None
     jitter: timedelta = timedelta(seconds=10)
+    timezone: str = "UTC"  # the zone a crontab's times are in
 
     def trigger(self) -> BaseTrigger:
         if self.cron:
-            return CronTrigger.from_crontab(self.cron, timezone="UTC")
+            return CronTrigger.from_crontab(self.cron, timezone=self.timezone)
         if self.every:
             return IntervalTrigger(
                 seconds=self.every.total_seconds(), jitter=self.jitter.total_seconds() or None
@@ -113,7 +114,7 @@ class Service:
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,
-                next_run_time=utcnow(),
+                **({} if task.schedule.cron else {"next_run_time": utcnow()}),
             )
         for loop in self.background:
             thread = threading.Thread(target=loop, args=(self.stopping,), daemon=True)

@@ -216,3 +216,25 @@ def test_velocity_and_days_of_cover_match_a_hand_calculation(
     assert details["cover_days"] == pytest.approx(100 / expected, abs=0.01)  # 25.39 days < 30
     assert details["suggestion"]["reorder_qty"] == math.ceil(expected * (30 + 7)) - 100
     assert date.today() >= today  # the fixture's dates are in the past or today
+
+
+def test_daily_digest_lists_open_alerts_once_per_day(store_engine: Engine, ids: dict[str, int]) -> None:
+    from alerts.digest import send_digest
+    from alerts.evaluate import places
+
+    policy = AlertPolicy(routes=(RouteRule(("morning-mail",), min_severity="warning", digest=True),))
+    settings = AlertSettings(policy=policy, rules=SETTINGS.rules)
+    set_level(store_engine, ids["DS"], "TEA", 9)
+    set_level(store_engine, ids["GA"], "CUP", 0)
+    evaluate(store_engine, settings, now=T0)
+    assert messages(store_engine) == []  # digest routes send nothing per event
+    with store_engine.begin() as conn:
+        _, by_id = places(conn)
+        assert send_digest(conn, policy, by_id, T0) == 1
+        assert send_digest(conn, policy, by_id, T0 + timedelta(hours=1)) == 0  # once per day
+    with store_engine.connect() as conn:
+        payload = conn.execute(select(Outbox.payload)).scalar_one()
+    assert payload["title"] == "erpsync daily digest: 2 open alert(s)"
+    lines = payload["text"].splitlines()[1:]
+    assert lines[0].startswith("#") and "out_of_stock: CUP @ GA" in lines[0]  # most severe first
+    assert "warning: TEA @ DS" in lines[1]
