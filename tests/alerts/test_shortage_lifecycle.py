@@ -236,5 +236,6 @@ def test_daily_digest_lists_open_alerts_once_per_day(store_engine: Engine, ids: 
         payload = conn.execute(select(Outbox.payload)).scalar_one()
     assert payload["title"] == "erpsync daily digest: 2 open alert(s)"
     lines = payload["text"].splitlines()[1:]
-    assert lines[0].startswith("#") and "out_of_stock: CUP @ GA" in lines[0]  # most severe first
+    assert lines[0].startswith("#")
+    assert "out_of_stock: CUP @ GA" in lines[0]
     assert "warning: TEA @ DS" in lines[1]
