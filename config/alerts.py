@@ -24,31 +24,19 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
     SecretStr,
     model_validator,
 )
 
-from config.durations import duration_input, format_duration
+from config.durations import Duration
+from config.durations import Section as _Section
 
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(duration_input),
-    PlainSerializer(format_duration, return_type=str, when_used="json"),
-]
 Severity = Literal["info", "warning", "critical"]
 _CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Destination(_Section):

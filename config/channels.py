@@ -24,21 +24,11 @@ Example::
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import Field, model_validator
 
-from config.durations import duration_input, format_duration
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(duration_input),
-    PlainSerializer(format_duration, return_type=str, when_used="json"),
-]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from config.durations import Duration
+from config.durations import Section as _Section
 
 
 class SellableRule(_Section):

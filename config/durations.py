@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Annotated
 
 from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 _DURATION = re.compile(r"(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -86,3 +88,17 @@ def check_cron(text: str) -> str:
     except ValueError as exc:
         raise ValueError(f"invalid cron line {normalised!r}: {exc}") from exc
     return normalised
+
+
+#: a length of time in the config file, written like "30s", "5m", "1h30m" or "1d"
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(duration_input),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+
+
+class Section(BaseModel):
+    """Base of every config model: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)

@@ -33,11 +33,7 @@ from typing import Annotated, Any, Literal
 from cryptography.fernet import Fernet
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
     PrivateAttr,
     SecretStr,
     field_validator,
@@ -46,7 +42,8 @@ from pydantic import (
 
 from config.alerts import AlertsConfig
 from config.channels import ChannelConfig
-from config.durations import check_cron, duration_input, format_duration
+from config.durations import Duration, check_cron
+from config.durations import Section as _Section
 from config.routing import DispatchConfig, EmailConfig, RoutingConfig
 from connectors.base import ConnectorSettings
 from mapping.errors import ConfigError
@@ -58,18 +55,8 @@ MIN_API_TOKEN_LENGTH = 16
 _CONNECTOR_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 _LOCATION_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
-#: a length of time written like "30s", "5m", "1h30m" or "1d" (see ``config.durations``)
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(duration_input),
-    PlainSerializer(format_duration, return_type=str, when_used="json"),
-]
 #: a five-field cron line such as "0 6 * * 1-5"
 CronLine = Annotated[str, AfterValidator(check_cron)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DatabaseConfig(_Section):

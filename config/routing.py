@@ -24,29 +24,16 @@ Example::
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
     SecretStr,
     model_validator,
 )
 
-from config.durations import duration_input, format_duration
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(duration_input),
-    PlainSerializer(format_duration, return_type=str, when_used="json"),
-]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from config.durations import Duration
+from config.durations import Section as _Section
 
 
 class SplitPolicy(_Section):
