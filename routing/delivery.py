@@ -1,14 +1,13 @@
 """Delivers dispatch instructions (发货单) to the location that ships them: webhook, CSV folder or e-mail.
 
-:class:`DispatchSender` is the outbox handler of the ``dispatch.send`` topic. Each message's
-``partition`` is a location code, its ``key`` the instruction's idempotency key and its
-``payload`` the instruction (``number``, ``location``, ``order``, ``created_at``, ``due_at``,
-``carrier_hint``, ``ship_to``, ``lines``, ``note``, ``kind``: ``"dispatch"`` or ``"recall"``,
-the latter meaning the order was cancelled after dispatch and must be stopped). The location's
-:class:`DeliveryTarget` says how it receives them:
+:class:`DispatchSender` is the outbox handler of the ``dispatch.send`` topic. A message's
+``partition`` is a location code, its ``key`` the idempotency key, its ``payload`` the instruction
+(``number``, ``location``, ``order``, ``created_at``, ``due_at``, ``carrier_hint``, ``ship_to``,
+``lines``, ``note``, ``kind``: ``"dispatch"``, or ``"recall"`` when the order was cancelled after
+dispatch and must be stopped). The location's :class:`DeliveryTarget` says how it receives them:
 
-- ``webhook``: a JSON ``POST`` (UTF-8, compact) with ``Idempotency-Key: <key>`` and the
-  :mod:`routing.signing` headers (a fresh nonce per attempt). 2xx: delivered; 429, 5xx and
+- ``webhook``: a compact UTF-8 JSON ``POST`` with ``Idempotency-Key: <key>`` and the
+  :mod:`routing.signing` headers (a fresh nonce per attempt). 2xx: delivered; 408, 429, 5xx and
   network errors: retried (after ``Retry-After`` seconds if sent); any other status (401/403
   usually means the secrets differ): a dead letter with the status and a redacted excerpt.
   Receivers answer 2xx to an idempotency key they already have.
@@ -19,16 +18,16 @@ the latter meaning the order was cancelled after dispatch and must be stopped). 
   warehouse imports by ``number`` and keeps the newest. Unwritable folders are retried.
 - ``email``: a plain-text body, a printable HTML pick list (拣货单) and the CSV attached, with a
   ``Message-ID`` derived from the key so a re-send is recognisable as the same message. SMTP 4xx,
-  network errors and refused credentials are retried; other 5xx replies are dead letters.
+  network errors and refused credentials are retried; other 5xx replies, and a server refusing
+  every recipient, are dead letters (the error names the recipients).
 
 The CSV is UTF-8 with a BOM (Excel on Chinese Windows needs it) and CRLF line ends; a text cell
 starting with ``=``, ``@``, ``+`` or ``-`` (other than a phone number) gets a leading ``'`` so a
 spreadsheet shows it instead of running it as a formula.
 
-A message for a location without a target is retried (it may be configured later); a payload
-that cannot be rendered is a dead letter. The batch stops at the first retried message, so
-instructions of one location arrive in order. Log lines name the location, number and key,
-never the secret or the body.
+A location without a target is retried (it may be configured later); a payload that cannot be
+rendered is a dead letter. A batch stops at its first retried message, so each location gets its
+instructions in order. Log lines name location, number and key, never the secret or the body.
 
 >>> sender = DispatchSender({"DS-GZ": DeliveryTarget("csv", folder="/srv/dropbox/ds-gz")}, None)
 >>> worker = OutboxWorker(engine, {"dispatch.send": sender})
@@ -69,6 +68,7 @@ from sync.outbox import Delivered, Failed, Outcome, Retry
 log = structlog.get_logger("erpsync.dispatch")
 
 TIMEOUT = (5.0, 15.0)
+_JSON_HEADERS = {"Content-Type": "application/json", "User-Agent": "erpsync"}
 CSV_COLUMNS = (
     *("number", "line_no", "sku", "description", "qty", "uom", "ship_to_name", "ship_to_phone"),
     *("province", "city", "district", "street", "postal_code", "carrier_hint", "due_at", "kind"),
@@ -164,11 +164,7 @@ class DispatchSender:
     def _post(self, message: Message, target: DeliveryTarget) -> Outcome:
         url, secret = str(target.url), str(target.secret)
         body = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "Idempotency-Key": message.key,
-            "User-Agent": "erpsync",
-        }
+        headers = {**_JSON_HEADERS, "Idempotency-Key": message.key}
         # A fresh nonce per attempt: a re-send after a lost response must not look like a replay.
         headers |= sign(secret, body, timestamp=int(self._clock()), nonce=uuid.uuid4().hex)
         try:
@@ -194,7 +190,7 @@ class DispatchSender:
         if self.smtp is None:
             return Retry("e-mail dispatch needs an SMTP server (the email: section)")
         mail = render_email(message.payload, self.smtp, target.to, key=message.key)
-        return _send_mail(mail, self.smtp)
+        return send_mail(mail, self.smtp)
 
 
 def csv_file_name(payload: Mapping[str, Any]) -> str:
@@ -282,7 +278,6 @@ def _templates() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
-        keep_trailing_newline=True,
     )
 
 
@@ -299,26 +294,26 @@ def _moment(value: Any) -> str:
 
 
 def _view(payload: Mapping[str, Any]) -> dict[str, Any]:
-    ship_to = {key: _text(value) for key, value in (payload.get("ship_to") or {}).items()}
-    ship_to = {key: ship_to.get(key, "") for key in SHIP_TO_FIELDS}
+    ship_to = _texts(payload.get("ship_to"), SHIP_TO_FIELDS)
     address = " ".join(ship_to[k] for k in ("province", "city", "district", "street") if ship_to[k])
     return {
         "number": str(payload["number"]),
         "recall": payload.get("kind") == "recall",
-        "location": {"code": "", "name": "", **(payload.get("location") or {})},
-        "order": {"channel": "", "external_id": "", **(payload.get("order") or {})},
+        "location": _texts(payload.get("location"), ("code", "name")),
+        "order": _texts(payload.get("order"), ("channel", "external_id")),
         "created_at": _moment(payload.get("created_at")),
         "due_at": _moment(payload.get("due_at")),
         "carrier_hint": payload.get("carrier_hint") or "",
         "note": payload.get("note") or "",
         "ship_to": ship_to,
         "address": address,
-        "lines": [
-            {key: _text(line.get(key)) for key in ("line_no", "sku", "description", "qty", "uom")}
-            for line in payload["lines"]
-        ],
+        "lines": [_texts(line, ("line_no", "sku", "description", "qty", "uom")) for line in payload["lines"]],
         "attachment": csv_file_name(payload),
     }
+
+
+def _texts(mapping: Mapping[str, Any] | None, keys: Sequence[str]) -> dict[str, str]:
+    return {key: _text((mapping or {}).get(key)) for key in keys}
 
 
 def _one_line(text: str) -> str:
@@ -344,7 +339,6 @@ def render_email(
     mail["Message-ID"] = f"<{digest}@erpsync>"
     if view["recall"]:
         mail["Importance"] = "high"
-        mail["X-Priority"] = "1"
     templates = _templates()
     mail.set_content(templates.get_template("dispatch.txt.j2").render(view))
     mail.add_alternative(templates.get_template("pick_list.html.j2").render(view), subtype="html")
@@ -354,10 +348,14 @@ def render_email(
     return mail
 
 
-def _send_mail(mail: EmailMessage, smtp: SmtpSettings) -> Outcome:
+def send_mail(mail: EmailMessage, smtp: SmtpSettings) -> Outcome:
+    """Send one message through the SMTP server: Delivered, Retry (4xx, no server) or Failed (5xx)."""
     try:
-        with _connect(smtp) as client:
+        client = _connect(smtp)
+        try:
             refused = client.send_message(mail)
+        finally:
+            _quit(client)
     except smtplib.SMTPRecipientsRefused as exc:
         return Failed(f"SMTP server refused every recipient: {', '.join(sorted(exc.recipients))}")
     except smtplib.SMTPAuthenticationError as exc:
@@ -371,20 +369,28 @@ def _send_mail(mail: EmailMessage, smtp: SmtpSettings) -> Outcome:
     except (smtplib.SMTPException, OSError) as exc:
         return Retry(f"SMTP {smtp.host}:{smtp.port} unavailable: {type(exc).__name__}: {exc}")
     if refused:
-        log.warning("dispatch e-mail not accepted for some recipients", refused=sorted(refused))
+        log.warning("e-mail not accepted for some recipients", refused=sorted(refused))
     return Delivered()
 
 
+def _quit(client: smtplib.SMTP) -> None:
+    # A failing QUIT must not turn a message the server already accepted into an error.
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
+
+
 def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
-    client: smtplib.SMTP
-    if smtp.security == "ssl":
-        context = ssl.create_default_context()
-        client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout_s, context=context)
-    else:
-        client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s)
+    context = ssl.create_default_context()
+    client = (
+        smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout_s, context=context)
+        if smtp.security == "ssl"
+        else smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s)
+    )
     try:
         if smtp.security == "starttls":
-            client.starttls(context=ssl.create_default_context())
+            client.starttls(context=context)
         if smtp.username:
             client.login(smtp.username, smtp.password or "")
     except BaseException:

@@ -1,0 +1,53 @@
+"""Generic webhook: the notification as signed JSON, for receivers of your own (a ticket system, a bot).
+
+Request: ``POST <url>`` with a compact UTF-8 JSON body, the notification's fields (``title``,
+``text``, ``markdown``, ``html``, ``severity``, ``language``, ``mention``, ``link``) plus
+``idempotency_key``; headers ``Idempotency-Key: <key>`` and the three
+:mod:`routing.signing` headers (``X-Erpsync-Timestamp``, ``X-Erpsync-Nonce``,
+``X-Erpsync-Signature``: HMAC-SHA256 with the destination's secret, a fresh nonce per attempt).
+A receiver checks them with ``routing.signing.verify`` and keeps one copy per idempotency key.
+
+Answer: any 2xx means delivered. 408, 429 and 5xx: ``RetriableError`` (after ``Retry-After``
+when given); any other status (401/403 usually means the secrets differ): ``PermanentError``
+with the status and a redacted excerpt of the answer.
+
+>>> WebhookNotifier(Destination("webhook", "tickets", url="https://tickets.example/hooks", secret="…"))
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+import requests
+
+from alerts.notifiers.base import Destination, Notification, check_status, encode_json, post_json, protect
+from routing.signing import sign
+
+
+class WebhookNotifier:
+    """Sends notifications to one signed generic webhook (see module doc)."""
+
+    def __init__(
+        self,
+        destination: Destination,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.destination = destination
+        self.session = session or requests.Session()
+        self._clock = clock
+        protect(destination.secret)
+        self.where = destination.describe()
+
+    def send(self, notification: Notification, idempotency_key: str) -> None:
+        """Nothing once the receiver answered 2xx; ``RetriableError``/``PermanentError`` otherwise."""
+        body = encode_json({**notification.to_payload(), "idempotency_key": idempotency_key})
+        headers = {"Idempotency-Key": idempotency_key}
+        # A fresh nonce per attempt: a re-send after a lost answer must not look like a replay.
+        secret, timestamp = str(self.destination.secret), int(self._clock())
+        headers |= sign(secret, body, timestamp=timestamp, nonce=uuid.uuid4().hex)
+        response = post_json(self.session, str(self.destination.url), body, where=self.where, headers=headers)
+        check_status(response, self.where, now=self._clock())
