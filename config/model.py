@@ -115,6 +115,14 @@ class StreamConfig(_Section):
         return self
 
 
+class SkuBindingConfig(_Section):
+    """This connector's SKU ``external_sku`` is our ``sku``; one of its units is ``uom_factor`` of ours."""
+
+    external_sku: str = Field(min_length=1, max_length=128)
+    sku: str = Field(min_length=1, max_length=64)
+    uom_factor: int = Field(default=1, ge=1)
+
+
 class ConnectorConfig(_Section):
     """One configured connection to an external system.
 
@@ -130,6 +138,8 @@ class ConnectorConfig(_Section):
     settings: dict[str, Any] = Field(default_factory=dict)
     enabled: bool = True
     skus: Literal["identity", "bound"] = "identity"
+    #: SKU bindings kept in the config (more come from `erpsync mapping import-skus FILE`)
+    sku_bindings: list[SkuBindingConfig] = Field(default_factory=list)
     streams: dict[str, StreamConfig] = Field(default_factory=dict)
 
     _parsed_settings: ConnectorSettings | None = PrivateAttr(default=None)

@@ -135,7 +135,10 @@ def orders_release(
 @orders_app.command("process")
 def orders_process(ctx: typer.Context) -> None:
     """Validate, route, allocate and dispatch received orders now."""
+    from erpsync.cli_sync import prepare_store
+
     app_ctx = _ctx(ctx)
+    prepare_store(app_ctx)
     stats = process_orders(app_ctx.engine, order_settings(app_ctx.config))
     out.print(f"dispatched {stats.dispatched}, on hold {stats.held}, to route again {stats.retried}")
 

@@ -16,7 +16,9 @@ from erpsync.context import AppContext
 from erpsync.service import build_api, build_service
 from erpsync.wiring import location_specs, plan_streams
 from mapping.errors import ConfigError
+from mapping.skus import SkuBinding
 from store import migrate
+from store.bindings import save_bindings
 from store.locations import apply_locations
 from sync.engine import RunResult, run_stream
 
@@ -36,6 +38,14 @@ def prepare_store(ctx: AppContext) -> None:
             f"the database schema is not up to date (pending {', '.join(todo)}); run `erpsync db upgrade`"
         )
     apply_locations(ctx.engine, location_specs(ctx.config))
+    bindings = [
+        SkuBinding(c.name, b.external_sku, b.sku, b.uom_factor)
+        for c in ctx.config.connectors
+        for b in c.sku_bindings
+    ]
+    if bindings:
+        with ctx.engine.begin() as conn:
+            save_bindings(conn, bindings)
 
 
 def _ctx(ctx: typer.Context) -> AppContext:

@@ -58,3 +58,34 @@ def test_a_channel_whose_connector_cannot_receive_stock_is_a_config_error() -> N
     text = CONFIG.replace("channels:\n  - name: shop", "channels:\n  - name: erp")
     with pytest.raises(ConfigError, match="not set up to receive stock pushes"):
         stock_channels(load_config_text(text))
+
+
+def test_sku_bindings_in_the_config_reach_the_store(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from erpsync.cli import run_cli
+    from store.db import make_engine
+    from store.models import SkuBinding
+
+    work = Path(str(tmp_path))
+    path = work / "erpsync.yaml"
+    path.write_text(
+        f'database: {{url: "sqlite:///{work / "e.db"}"}}\n'
+        + CONFIG.replace(
+            "    kind: rest\n    settings: {base_url",
+            "    kind: rest\n"
+            "    sku_bindings: [{external_sku: CUP-6PK, sku: CUP, uom_factor: 6}]\n"
+            "    settings: {base_url",
+        ),
+        encoding="utf-8",
+    )
+    assert run_cli(["-c", str(path), "db", "upgrade"]) == 0
+    assert run_cli(["-c", str(path), "orders", "process"]) == 0  # any command that prepares the store
+    engine = make_engine(f"sqlite:///{work / 'e.db'}")
+    with engine.connect() as conn:
+        columns = (SkuBinding.system, SkuBinding.external_sku, SkuBinding.sku, SkuBinding.uom_factor)
+        rows = conn.execute(select(*columns))
+        assert [tuple(r) for r in rows] == [("shop", "CUP-6PK", "CUP", 6)]
+    engine.dispose()
