@@ -53,7 +53,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from sqlalchemy import Connection, Engine, select
 
 from erpsync.metrics import health_report, metrics_registry
-from routing import dispatch
+from routing import dispatch, shipments
 from routing.signing import NonceStore, SignatureError, verify
 from store.models import DispatchInstruction, Location, SalesOrder
 from store.nonces import SqlNonceStore
@@ -327,8 +327,8 @@ def report_shipment(number: str, ctx: Ctx, caller: Writer, body: RawBody, reques
     """Report a parcel; the order's status afterwards (the same tracking number twice changes nothing)."""
     ctx.check_signed(number, caller, request.headers, body)
     parcel = _parse(ShipmentIn, body)
-    lines = [dispatch.ShippedLine(ln.line_no, ln.qty) for ln in parcel.lines] if parcel.lines else None
-    order_status = dispatch.report_shipment(
+    lines = [shipments.ShippedLine(ln.line_no, ln.qty) for ln in parcel.lines] if parcel.lines else None
+    order_status = shipments.report_shipment(
         ctx.engine,
         number,
         carrier=parcel.carrier,

@@ -12,7 +12,7 @@ from erpsync.console import make_console
 from erpsync.context import AppContext
 from erpsync.wiring import order_settings
 from mapping.errors import ConfigError
-from routing import dispatch
+from routing import dispatch, shipments
 from routing.engine import route
 from routing.explain import render
 from routing.process import available_for, load_places, order_to_route, process_orders, release_hold
@@ -162,9 +162,9 @@ def orders_return(
     out.print(f"{row.channel}/{row.external_id}: {status}")
 
 
-def _parse_lines(items: list[str]) -> list[dispatch.ShippedLine]:
+def _parse_lines(items: list[str]) -> list[shipments.ShippedLine]:
     try:
-        return [dispatch.ShippedLine(int(a), int(b)) for a, b in (item.split(":", 1) for item in items)]
+        return [shipments.ShippedLine(int(a), int(b)) for a, b in (item.split(":", 1) for item in items)]
     except ValueError:
         raise ConfigError("--line takes LINE_NO:QTY, e.g. --line 1:2") from None
 
@@ -262,7 +262,7 @@ def dispatch_ship(
 ) -> None:
     """Record a parcel for an instruction (all of it, or the given lines)."""
     lines = _parse_lines(line) if line else None
-    status = dispatch.report_shipment(
+    status = shipments.report_shipment(
         _ctx(ctx).engine, number, carrier=carrier, tracking_no=tracking, lines=lines
     )
     out.print(f"{number}: parcel {tracking} recorded; order is {status}")

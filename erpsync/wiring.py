@@ -31,6 +31,7 @@ from mapping.records import RECORD_TYPES
 from routing.delivery import DeliveryTarget, DispatchSender, SmtpSettings
 from routing.engine import PinRule, RoutingPolicy
 from routing.process import OrderSettings
+from routing.shipments import reconcile_shipments
 from store.locations import LocationSpec
 from sync.engine import StreamJob
 from sync.mapper import StreamMapper
@@ -109,6 +110,8 @@ def plan_streams(
                 instance,
                 name,
                 mapper,
+                # a shipments stream lands as parcels of dispatch instructions
+                reconcile=reconcile_shipments if name == "shipments" else None,
                 lag=conf.lag if conf else timedelta(0),
                 seal=seal,
                 snapshot_missing=conf.missing if conf else "zero",

@@ -123,8 +123,11 @@ class ShipmentLine(Record):
 
 
 class Shipment(Record):
+    """A parcel a warehouse shipped: for a dispatch instruction (by number) or an order."""
+
     channel: str
     order_external_id: str
+    dispatch_number: str | None = None
     carrier: str
     tracking_no: str
     shipped_at: UtcDatetime | None = None

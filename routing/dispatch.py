@@ -9,29 +9,26 @@
   it escalated (the alerts pick escalations up).
 - **Recall**: an order cancelled after dispatch gets a recall message; when the warehouse
   acknowledges the recall, the reservations are released and the order is cancelled.
-- **Shipment**: ``report_shipment`` records carrier and tracking number for all or some lines,
-  consumes the reservations (``store.stock.ship_allocation``), moves the order to
-  ``partially_shipped``/``shipped`` and queues the fulfilment for the originating channel
-  (topic ``fulfilment.push``). Reporting the same parcel twice changes nothing.
+- **Shipment**: see ``routing.shipments``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from mapping.errors import ErpsyncError
 from mapping.records import utcnow
 from routing.delivery import DispatchSender
 from store import orders as lifecycle
 from store import stock
-from store.models import Allocation, DispatchInstruction, Location, OrderLine, Product, SalesOrder, Shipment
+from store.models import Allocation, DispatchInstruction, Location, OrderLine, Product, SalesOrder
 from store.outbox import Message, enqueue
 from sync.outbox import Delivered, Outcome, Retry
 
@@ -248,137 +245,6 @@ def resend_overdue(engine: Engine, now: datetime | None = None) -> list[str]:
     return [r.number for r in rows]
 
 
-@dataclass(frozen=True)
-class ShippedLine:
-    line_no: int
-    qty: int
-
-
-def report_shipment(
-    engine: Engine,
-    number: str,
-    *,
-    carrier: str,
-    tracking_no: str,
-    lines: Sequence[ShippedLine] | None = None,
-    shipped_at: datetime | None = None,
-    locations: set[str] | None = None,
-) -> str:
-    """Record a parcel for an instruction (all of it, or ``lines``); returns the order's status."""
-    when = shipped_at or utcnow()
-    with engine.begin() as conn:
-        di = _instruction(conn, number, locations)
-        order = conn.execute(
-            select(SalesOrder.__table__).where(SalesOrder.id == di.order_id).with_for_update()
-        ).one()
-        known = conn.execute(
-            select(Shipment.id).where(Shipment.dispatch_id == di.id, Shipment.tracking_no == tracking_no)
-        ).first()
-        if known is not None:
-            return str(order.status)  # the same parcel reported again
-        shipped = _ship_lines(conn, di, lines, when)
-        conn.execute(
-            insert(Shipment).values(
-                dispatch_id=di.id,
-                carrier=carrier,
-                tracking_no=tracking_no,
-                shipped_at=when,
-                lines={"lines": shipped},
-                created_at=utcnow(),
-            )
-        )
-        status = _after_shipment(conn, di, order, when, carrier=carrier, tracking=tracking_no)
-        enqueue(
-            conn,
-            FULFIL_TOPIC,
-            f"{FULFIL_TOPIC}:{order.channel}:{order.external_id}:{tracking_no}",
-            {"order_id": order.id, "carrier": carrier, "tracking_no": tracking_no, "lines": shipped},
-            partition=order.channel,
-        )
-        return status
-
-
-def _ship_lines(
-    conn: Connection, di: Any, lines: Sequence[ShippedLine] | None, when: datetime
-) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(
-            Allocation.id,
-            Allocation.qty,
-            Allocation.order_line_id,
-            OrderLine.line_no,
-            OrderLine.sku,
-            OrderLine.external_line_id,
-        )
-        .join(OrderLine, OrderLine.id == Allocation.order_line_id)
-        .where(Allocation.dispatch_id == di.id, Allocation.status == stock.RESERVED)
-    ).all()
-    wanted = {ln.line_no: ln.qty for ln in lines} if lines is not None else {r.line_no: r.qty for r in rows}
-    by_line = {r.line_no: r for r in rows}
-    unknown = set(wanted) - set(by_line)
-    if unknown:
-        raise NotFound(f"instruction {di.number} has nothing left to ship on line(s) {sorted(unknown)}")
-    shipped = []
-    for line_no, qty in sorted(wanted.items()):
-        row = by_line[line_no]
-        allocation_id = row.id
-        if 0 < qty < row.qty:  # a partial parcel: split the allocation, ship the part
-            conn.execute(update(Allocation).where(Allocation.id == row.id).values(qty=row.qty - qty))
-            new = conn.execute(
-                insert(Allocation).values(
-                    order_line_id=row.order_line_id,
-                    location_id=di.location_id,
-                    dispatch_id=di.id,
-                    qty=qty,
-                    status=stock.RESERVED,
-                    created_at=when,
-                    updated_at=when,
-                )
-            )
-            allocation_id = int(new.inserted_primary_key[0])  # type: ignore[index]
-        stock.ship_allocation(conn, allocation_id, shipped_at=when)
-        conn.execute(
-            update(OrderLine)
-            .where(OrderLine.id == row.order_line_id)
-            .values(qty_shipped=OrderLine.qty_shipped + min(qty, row.qty))
-        )
-        shipped.append(
-            {
-                "line_no": line_no,
-                "sku": row.sku,
-                "external_line_id": row.external_line_id,
-                "qty": min(qty, row.qty),
-            }
-        )
-    return shipped
-
-
-def _after_shipment(
-    conn: Connection, di: Any, order: Any, when: datetime, *, carrier: str, tracking: str
-) -> str:
-    left_here = conn.execute(
-        select(Allocation.id).where(Allocation.dispatch_id == di.id, Allocation.status == stock.RESERVED)
-    ).first()
-    conn.execute(
-        update(DispatchInstruction)
-        .where(DispatchInstruction.id == di.id)
-        .values(
-            status="partially_shipped" if left_here else "shipped",
-            shipped_at=when,
-            carrier=carrier,
-            tracking_no=tracking,
-            updated_at=utcnow(),
-        )
-    )
-    remaining = conn.execute(
-        select(OrderLine.id).where(OrderLine.order_id == order.id, OrderLine.qty_shipped < OrderLine.qty)
-    ).first()
-    target = lifecycle.PARTIALLY_SHIPPED if remaining else lifecycle.SHIPPED
-    if target != order.status:
-        lifecycle.transition(conn, order.id, target)
-    return target
-
-
 def list_instructions(
     conn: Connection,
     *,
@@ -435,9 +301,7 @@ __all__ = [
     "Forbidden",
     "InstructionHandler",
     "NotFound",
-    "ShippedLine",
     "acknowledge",
-    "report_shipment",
     "request_recalls",
     "resend",
     "resend_overdue",

@@ -1,7 +1,7 @@
 """Tell the originating channel that (part of) an order shipped, with carrier and tracking number.
 
 ``FulfilmentHandler`` is the outbox handler for ``fulfilment.push`` (partition = channel). Each
-message is one parcel (see ``routing.dispatch.report_shipment``); it is turned into the channel's
+message is one parcel (see ``routing.shipments.record_shipment``); it is turned into the channel's
 ``Fulfilment`` — its own order id and line ids, the quantities in the channel's units — and sent
 with the message key as idempotency key, so a retry never records a parcel twice.
 """

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from mapping.errors import ErpsyncError
 from mapping.records import utcnow
-from routing.dispatch import ShippedLine
+from routing.shipments import ShippedLine
 from store import orders as lifecycle
 from store import stock
 from store.models import AuditLog, Location, OrderLine, SalesOrder

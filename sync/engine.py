@@ -28,7 +28,7 @@ import structlog
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from connectors.base import Connector, Page
-from mapping.errors import ErpsyncError, LeaseLost
+from mapping.errors import ErpsyncError, LeaseLost, PermanentError
 from mapping.records import Order, Product, Record, StockLevel, StockMove, utcnow
 from store.models import SyncCursor, SyncRun
 from store.upsert import NEW, upsert
@@ -75,6 +75,8 @@ class StreamJob:
     seal: Callable[[str], str] | None = None
     #: after a complete snapshot read, rows it no longer lists: "zero" (default) or "keep"
     snapshot_missing: str = "zero"
+    #: reconciles this stream's pages instead of the default for its record type
+    reconcile: Callable[[Connection, Any, PageContext], Outcome] | None = None
 
 
 @dataclass
@@ -199,7 +201,13 @@ def _land_page(
     with engine.begin() as conn:
         leases.check_fence(conn, lease)
         if records:
-            reconcile = RECONCILERS[type(records[0])]
+            reconcile = job.reconcile or RECONCILERS.get(type(records[0]))
+            if reconcile is None:
+                raise PermanentError(
+                    f"no reconciliation for {type(records[0]).__name__} records",
+                    connector=name,
+                    stream=stream,
+                )
             outcome = reconcile(conn, records, PageContext(name, result.run_id, job.seal, snapshot))
             after.changed += outcome.changed
             key_of = {id(record): key for key, record in mapped.records.items()}

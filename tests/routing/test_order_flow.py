@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from connectors.rest import RestConnector, RestSettings
 from mapping.records import utcnow
-from routing import dispatch
+from routing import dispatch, shipments
 from routing.delivery import DeliveryTarget, DispatchSender
 from routing.engine import RoutingPolicy
 from routing.fulfilment import FulfilmentHandler
@@ -209,12 +209,12 @@ def test_order_to_fulfilment_end_to_end(store_engine: Engine, world: dict[str, i
     # a partial parcel, then the rest
     with store_engine.connect() as conn:
         tea_line = conn.execute(select(OrderLine.line_no).where(OrderLine.sku == "TEA")).scalar_one()
-    status = dispatch.report_shipment(
+    status = shipments.report_shipment(
         store_engine,
         number.number,
         carrier="SF",
         tracking_no="SF1",
-        lines=[dispatch.ShippedLine(tea_line, 2)],
+        lines=[shipments.ShippedLine(tea_line, 2)],
         locations={"DS-GZ"},
     )
     assert status == "partially_shipped"
@@ -222,9 +222,11 @@ def test_order_to_fulfilment_end_to_end(store_engine: Engine, world: dict[str, i
         8,
         1,
     )  # erpsync keeps DS-GZ's books: shipped units leave on-hand
-    status = dispatch.report_shipment(store_engine, number.number, carrier="SF", tracking_no="SF2")
+    status = shipments.report_shipment(store_engine, number.number, carrier="SF", tracking_no="SF2")
     assert status == "shipped"
-    assert dispatch.report_shipment(store_engine, number.number, carrier="SF", tracking_no="SF2") == "shipped"
+    assert (
+        shipments.report_shipment(store_engine, number.number, carrier="SF", tracking_no="SF2") == "shipped"
+    )
     assert level(store_engine, "TEA", gz) == (7, 0)
     assert level(store_engine, "CUP", gz) == (2, 0)
     assert_ledger_consistent(store_engine)
@@ -331,25 +333,84 @@ def test_returns_are_opt_in_and_restock_or_write_off(store_engine: Engine, world
     with store_engine.connect() as conn:
         number = conn.execute(select(DispatchInstruction.number)).scalar_one()
         order_id = conn.execute(select(SalesOrder.id)).scalar_one()
-    dispatch.report_shipment(store_engine, number, carrier="SF", tracking_no="SF9")
+    shipments.report_shipment(store_engine, number, carrier="SF", tracking_no="SF9")
     gz = world["DS-GZ"]
     assert level(store_engine, "TEA", gz) == (7, 0)
     with pytest.raises(ReturnRefused, match="does not take returns"):
-        record_return(store_engine, order_id, [dispatch.ShippedLine(1, 1)], policies={}, actor="cs")
+        record_return(store_engine, order_id, [shipments.ShippedLine(1, 1)], policies={}, actor="cs")
     with pytest.raises(ReturnRefused, match="only 3 shipped"):
         record_return(
-            store_engine, order_id, [dispatch.ShippedLine(1, 4)], policies={"shop": "DS-GZ"}, actor="cs"
+            store_engine, order_id, [shipments.ShippedLine(1, 4)], policies={"shop": "DS-GZ"}, actor="cs"
         )
     policies = {"shop": "DS-GZ"}
     assert record_return(
-        store_engine, order_id, [dispatch.ShippedLine(1, 1)], policies=policies, actor="cs"
+        store_engine, order_id, [shipments.ShippedLine(1, 1)], policies=policies, actor="cs"
     ) == ("partially_returned")
     assert level(store_engine, "TEA", gz) == (8, 0)
     assert (
         record_return(
-            store_engine, order_id, [dispatch.ShippedLine(1, 2)], policies={"shop": None}, actor="cs"
+            store_engine, order_id, [shipments.ShippedLine(1, 2)], policies={"shop": None}, actor="cs"
         )
         == "returned"
     )
     assert level(store_engine, "TEA", gz) == (8, 0)  # written off: not restocked
+    assert_ledger_consistent(store_engine)
+
+
+def test_a_shipments_stream_reports_parcels_like_the_api(store_engine: Engine, world: dict[str, int]) -> None:
+    from routing.shipments import reconcile_shipments
+
+    run_stream(
+        store_engine,
+        StreamJob(
+            ListSource("shop", {"orders": [order_row("7001", [("TEA", 2), ("CUP", 1)])]}),
+            "orders",
+            plain_mapper("orders"),
+        ),
+    )
+    process_orders(store_engine, OrderSettings())
+    with store_engine.connect() as conn:
+        number = conn.execute(select(DispatchInstruction.number)).scalar_one()
+    returns = [  # a warehouse's CSV return file, one parcel per row group
+        {
+            "id": "p1",
+            "updated": "t1",
+            "data": {
+                "channel": "shop",
+                "order_external_id": "7001",
+                "carrier": "SF",
+                "tracking_no": "SF77",
+                "lines": [{"sku": "TEA", "qty": 2}],
+            },
+        },
+        {
+            "id": "p2",
+            "updated": "t2",
+            "data": {
+                "channel": "shop",
+                "order_external_id": "7001",
+                "carrier": "SF",
+                "dispatch_number": number,
+                "tracking_no": "SF78",
+            },
+        },
+        {
+            "id": "p3",
+            "updated": "t3",
+            "data": {"channel": "shop", "order_external_id": "nope", "carrier": "SF", "tracking_no": "SF79"},
+        },
+    ]
+    job = StreamJob(
+        ListSource("wms", {"shipments": returns}),
+        "shipments",
+        plain_mapper("shipments"),
+        reconcile=reconcile_shipments,
+    )
+    result = run_stream(store_engine, job)
+    assert (result.changed, result.quarantined) == (2, 1)
+    assert run_stream(store_engine, job, full=True).changed == 0  # re-reading the file changes nothing
+    with store_engine.connect() as conn:
+        assert conn.execute(select(SalesOrder.status)).scalar_one() == "shipped"
+        assert conn.execute(select(func.count()).where(Outbox.topic == "fulfilment.push")).scalar_one() == 2
+    assert level(store_engine, "TEA", world["DS-GZ"]) == (8, 0)
     assert_ledger_consistent(store_engine)

@@ -1,0 +1,240 @@
+"""Shipments: a warehouse's parcels for a dispatch instruction — reported, reconciled, told onwards.
+
+``record_shipment`` (in the caller's transaction) records carrier and tracking number for all or
+some lines, consumes the reservations (``store.stock.ship_allocation``), moves the order to
+``partially_shipped``/``shipped`` and queues the fulfilment for the originating channel (topic
+``fulfilment.push``). Reporting the same parcel twice changes nothing. Warehouses report through
+the HTTP API or the CLI (``report_shipment``), or through a ``shipments`` stream of any connector
+— a CSV return file in a drop folder, a WMS's API — reconciled by ``reconcile_shipments``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from mapping.errors import RecordError
+from mapping.records import Shipment as ShipmentRecord
+from mapping.records import utcnow
+from routing.dispatch import FULFIL_TOPIC, NotFound, _instruction
+from store import orders as lifecycle
+from store import stock
+from store.models import Allocation, DispatchInstruction, OrderLine, SalesOrder, Shipment
+from store.outbox import enqueue
+from sync.reconcile import Outcome, PageContext
+
+
+@dataclass(frozen=True)
+class ShippedLine:
+    line_no: int
+    qty: int
+
+
+def report_shipment(
+    engine: Engine,
+    number: str,
+    *,
+    carrier: str,
+    tracking_no: str,
+    lines: Sequence[ShippedLine] | None = None,
+    shipped_at: datetime | None = None,
+    locations: set[str] | None = None,
+) -> str:
+    """Record a parcel for an instruction (all of it, or ``lines``); returns the order's status."""
+    with engine.begin() as conn:
+        di = _instruction(conn, number, locations)
+        return record_shipment(
+            conn, di, carrier=carrier, tracking_no=tracking_no, lines=lines, shipped_at=shipped_at
+        )
+
+
+def record_shipment(
+    conn: Connection,
+    di: Any,
+    *,
+    carrier: str,
+    tracking_no: str,
+    lines: Sequence[ShippedLine] | None = None,
+    shipped_at: datetime | None = None,
+) -> str:
+    """``report_shipment`` inside the caller's transaction, for the (locked) instruction row ``di``."""
+    when = shipped_at or utcnow()
+    order = conn.execute(
+        select(SalesOrder.__table__).where(SalesOrder.id == di.order_id).with_for_update()
+    ).one()
+    known = conn.execute(
+        select(Shipment.id).where(Shipment.dispatch_id == di.id, Shipment.tracking_no == tracking_no)
+    ).first()
+    if known is not None:
+        return str(order.status)  # the same parcel reported again
+    shipped = _ship_lines(conn, di, lines, when)
+    conn.execute(
+        insert(Shipment).values(
+            dispatch_id=di.id,
+            carrier=carrier,
+            tracking_no=tracking_no,
+            shipped_at=when,
+            lines={"lines": shipped},
+            created_at=utcnow(),
+        )
+    )
+    status = _after_shipment(conn, di, order, when, carrier=carrier, tracking=tracking_no)
+    enqueue(
+        conn,
+        FULFIL_TOPIC,
+        f"{FULFIL_TOPIC}:{order.channel}:{order.external_id}:{tracking_no}",
+        {"order_id": order.id, "carrier": carrier, "tracking_no": tracking_no, "lines": shipped},
+        partition=order.channel,
+    )
+    return status
+
+
+def reconcile_shipments(conn: Connection, records: Sequence[ShipmentRecord], ctx: PageContext) -> Outcome:
+    """A ``shipments`` stream page: each record is a parcel for a dispatch instruction.
+
+    The instruction is the record's ``dispatch_number``, or else the only instruction of the
+    order ``(channel, order_external_id)`` still to ship; lines are matched by SKU.
+    """
+    out = Outcome(refused=[])
+    for r in records:
+        try:
+            di = _instruction_for(conn, r)
+            by_sku = _open_lines_by_sku(conn, di.id)
+            lines = [ShippedLine(by_sku[ln.sku], ln.qty) for ln in r.lines if ln.sku in by_sku] or None
+            if r.lines and lines is None:
+                raise RecordError(
+                    f"instruction {di.number} has none of these SKUs left to ship", code="invalid"
+                )
+            before = conn.execute(
+                select(Shipment.id).where(
+                    Shipment.dispatch_id == di.id, Shipment.tracking_no == r.tracking_no
+                )
+            ).first()
+            record_shipment(
+                conn, di, carrier=r.carrier, tracking_no=r.tracking_no, lines=lines, shipped_at=r.shipped_at
+            )
+            out.changed += before is None
+        except (NotFound, RecordError) as exc:
+            error = exc if isinstance(exc, RecordError) else RecordError(str(exc), code="unknown_dispatch")
+            out.refused.append((r, error))  # type: ignore[union-attr]
+    return out
+
+
+def _instruction_for(conn: Connection, r: ShipmentRecord) -> Any:
+    if r.dispatch_number:
+        return _instruction(conn, r.dispatch_number, None)
+    rows = (
+        conn.execute(
+            select(DispatchInstruction.number)
+            .join(SalesOrder, SalesOrder.id == DispatchInstruction.order_id)
+            .where(
+                SalesOrder.channel == r.channel,
+                SalesOrder.external_id == r.order_external_id,
+                DispatchInstruction.status.in_(("queued", "sent", "acknowledged", "partially_shipped")),
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if len(rows) != 1:
+        raise RecordError(
+            f"order {r.channel}/{r.order_external_id} has {len(rows)} instructions to ship; "
+            "give the dispatch number",
+            code="unknown_dispatch",
+            field="dispatch_number",
+        )
+    return _instruction(conn, rows[0], None)
+
+
+def _open_lines_by_sku(conn: Connection, instruction_id: int) -> dict[str, int]:
+    rows = conn.execute(
+        select(OrderLine.sku, OrderLine.line_no)
+        .join(Allocation, Allocation.order_line_id == OrderLine.id)
+        .where(Allocation.dispatch_id == instruction_id, Allocation.status == stock.RESERVED)
+    ).tuples().all()
+    return dict(rows)
+
+
+def _ship_lines(
+    conn: Connection, di: Any, lines: Sequence[ShippedLine] | None, when: datetime
+) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(
+            Allocation.id,
+            Allocation.qty,
+            Allocation.order_line_id,
+            OrderLine.line_no,
+            OrderLine.sku,
+            OrderLine.external_line_id,
+        )
+        .join(OrderLine, OrderLine.id == Allocation.order_line_id)
+        .where(Allocation.dispatch_id == di.id, Allocation.status == stock.RESERVED)
+    ).all()
+    wanted = {ln.line_no: ln.qty for ln in lines} if lines is not None else {r.line_no: r.qty for r in rows}
+    by_line = {r.line_no: r for r in rows}
+    unknown = set(wanted) - set(by_line)
+    if unknown:
+        raise NotFound(f"instruction {di.number} has nothing left to ship on line(s) {sorted(unknown)}")
+    shipped = []
+    for line_no, qty in sorted(wanted.items()):
+        row = by_line[line_no]
+        allocation_id = row.id
+        if 0 < qty < row.qty:  # a partial parcel: split the allocation, ship the part
+            conn.execute(update(Allocation).where(Allocation.id == row.id).values(qty=row.qty - qty))
+            new = conn.execute(
+                insert(Allocation).values(
+                    order_line_id=row.order_line_id,
+                    location_id=di.location_id,
+                    dispatch_id=di.id,
+                    qty=qty,
+                    status=stock.RESERVED,
+                    created_at=when,
+                    updated_at=when,
+                )
+            )
+            allocation_id = int(new.inserted_primary_key[0])  # type: ignore[index]
+        stock.ship_allocation(conn, allocation_id, shipped_at=when)
+        conn.execute(
+            update(OrderLine)
+            .where(OrderLine.id == row.order_line_id)
+            .values(qty_shipped=OrderLine.qty_shipped + min(qty, row.qty))
+        )
+        shipped.append(
+            {
+                "line_no": line_no,
+                "sku": row.sku,
+                "external_line_id": row.external_line_id,
+                "qty": min(qty, row.qty),
+            }
+        )
+    return shipped
+
+
+def _after_shipment(
+    conn: Connection, di: Any, order: Any, when: datetime, *, carrier: str, tracking: str
+) -> str:
+    left_here = conn.execute(
+        select(Allocation.id).where(Allocation.dispatch_id == di.id, Allocation.status == stock.RESERVED)
+    ).first()
+    conn.execute(
+        update(DispatchInstruction)
+        .where(DispatchInstruction.id == di.id)
+        .values(
+            status="partially_shipped" if left_here else "shipped",
+            shipped_at=when,
+            carrier=carrier,
+            tracking_no=tracking,
+            updated_at=utcnow(),
+        )
+    )
+    remaining = conn.execute(
+        select(OrderLine.id).where(OrderLine.order_id == order.id, OrderLine.qty_shipped < OrderLine.qty)
+    ).first()
+    target = lifecycle.PARTIALLY_SHIPPED if remaining else lifecycle.SHIPPED
+    if target != order.status:
+        lifecycle.transition(conn, order.id, target)
+    return target
