@@ -73,6 +73,8 @@ class RoutingConfig(_Section):
     sla: Duration = timedelta(hours=4)
     #: channels whose returns erpsync records (opt-in); others are refused
     returns: list[ReturnPolicy] = Field(default_factory=list)
+    #: create each dispatched order's sales document in this ERP connector (None: do not)
+    erp_connector: str | None = None
 
 
 class DispatchConfig(_Section):

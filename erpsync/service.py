@@ -26,12 +26,15 @@ from erpsync.wiring import (
     notify_handler,
     order_settings,
     plan_streams,
+    sales_order_sinks,
     stock_channels,
     unsealer,
 )
 from mapping.records import utcnow
 from routing import dispatch
 from routing.dispatch import InstructionHandler
+from routing.erp import TOPIC as ERP_TOPIC
+from routing.erp import ErpOrderHandler
 from routing.fulfilment import FulfilmentHandler
 from routing.process import process_orders
 from store.nonces import SqlNonceStore
@@ -133,6 +136,7 @@ def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -
             dispatch.SEND_TOPIC: InstructionHandler(engine, dispatch_sender(cfg), unsealer(cfg)),
             dispatch.FULFIL_TOPIC: FulfilmentHandler(engine, fulfilment_channels(cfg)),
             ALERT_TOPIC: notify_handler(cfg),
+            ERP_TOPIC: ErpOrderHandler(engine, sales_order_sinks(cfg), unsealer(cfg)),
         },
         per_partition={TOPIC: max((c.push.batch for c in cfg.channels), default=50), dispatch.SEND_TOPIC: 20},
     )

@@ -22,7 +22,7 @@ from alerts.notifiers.base import Destination as NotifierDestination
 from alerts.notify import AlertPolicy, Quiet, RouteRule
 from alerts.shortage import Rule as ShortageRule
 from config import ConnectorConfig, ErpsyncConfig
-from connectors.base import Connector, FulfilmentChannel, StockChannel
+from connectors.base import Connector, FulfilmentChannel, SalesOrderSink, StockChannel
 from connectors.registry import connector_class
 from mapping.errors import ConfigError
 from mapping.fieldmap import FieldMap
@@ -191,6 +191,7 @@ def order_settings(cfg: ErpsyncConfig) -> OrderSettings:
         sla_by_location={
             loc.code: loc.dispatch.sla for loc in cfg.locations if loc.dispatch and loc.dispatch.sla
         },
+        erp_connector=r.erp_connector,
         carrier_by_location={
             loc.code: loc.dispatch.carrier_hint
             for loc in cfg.locations
@@ -299,3 +300,17 @@ def notify_handler(cfg: ErpsyncConfig) -> NotifyHandler:
         for d in cfg.alerts.destinations
     }
     return NotifyHandler(destinations, dispatch_sender(cfg).smtp)
+
+
+def sales_order_sinks(cfg: ErpsyncConfig) -> dict[str, SalesOrderSink]:
+    """The ERP connector that receives sales documents, when ``routing.erp_connector`` names one."""
+    name = cfg.routing.erp_connector
+    conf = next((c for c in cfg.connectors if c.name == name), None)
+    if name is None or conf is None:
+        return {}
+    connector = build_connector(conf)
+    if not isinstance(connector, SalesOrderSink):
+        raise ConfigError(
+            f"routing.erp_connector: connector {name!r} (kind {conf.kind}) cannot create sales orders"
+        )
+    return {name: connector}

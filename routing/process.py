@@ -43,6 +43,7 @@ from store.models import (
 from store.outbox import enqueue
 
 TOPIC = "dispatch.send"
+ERP_TOPIC = "erp.sales_order"
 UNPAID_STATUSES = frozenset({"pending", "unpaid", "wait_buyer_pay", "awaiting_payment"})
 log = structlog.get_logger("erpsync.orders")
 
@@ -57,6 +58,8 @@ class OrderSettings:
     carrier_by_location: Mapping[str, str] = field(default_factory=dict)
     #: a total may differ from the sum of the lines by this share (shipping, discounts)
     total_tolerance: Decimal = Decimal("0.5")
+    #: the ERP connector that gets each dispatched order's sales document (None: none)
+    erp_connector: str | None = None
 
 
 @dataclass
@@ -217,6 +220,15 @@ def _one(engine: Engine, order_id: int, settings: OrderSettings, places: list[Pl
             log.info("stock taken meanwhile, order will be routed again", order=order_id, sku=lost.args[0])
             return "retried"
         lifecycle.transition(conn, order_id, lifecycle.DISPATCHED)
+        if settings.erp_connector:
+            ref = f"{order.channel}/{order.external_id}"
+            enqueue(
+                conn,
+                ERP_TOPIC,
+                f"{ERP_TOPIC}:{settings.erp_connector}:{ref}",
+                {"order_id": order_id},
+                partition=settings.erp_connector,
+            )
         return "dispatched"
 
 

@@ -151,11 +151,15 @@ def _instruction_for(conn: Connection, r: ShipmentRecord) -> Any:
 
 
 def _open_lines_by_sku(conn: Connection, instruction_id: int) -> dict[str, int]:
-    rows = conn.execute(
-        select(OrderLine.sku, OrderLine.line_no)
-        .join(Allocation, Allocation.order_line_id == OrderLine.id)
-        .where(Allocation.dispatch_id == instruction_id, Allocation.status == stock.RESERVED)
-    ).tuples().all()
+    rows = (
+        conn.execute(
+            select(OrderLine.sku, OrderLine.line_no)
+            .join(Allocation, Allocation.order_line_id == OrderLine.id)
+            .where(Allocation.dispatch_id == instruction_id, Allocation.status == stock.RESERVED)
+        )
+        .tuples()
+        .all()
+    )
     return dict(rows)
 
 

@@ -414,3 +414,44 @@ def test_a_shipments_stream_reports_parcels_like_the_api(store_engine: Engine, w
         assert conn.execute(select(func.count()).where(Outbox.topic == "fulfilment.push")).scalar_one() == 2
     assert level(store_engine, "TEA", world["DS-GZ"]) == (8, 0)
     assert_ledger_consistent(store_engine)
+
+
+def test_dispatched_orders_become_sales_documents_in_the_erp_once(
+    store_engine: Engine, world: dict[str, int]
+) -> None:
+    from connectors.base import SalesDoc
+    from routing.erp import TOPIC as ERP_TOPIC
+    from routing.erp import ErpOrderHandler
+
+    class FakeErp:
+        name = "erp"
+
+        def __init__(self) -> None:
+            self.docs: dict[str, SalesDoc] = {}
+            self.calls = 0
+
+        def create_sales_order(self, doc: SalesDoc) -> str:
+            self.calls += 1
+            self.docs.setdefault(doc.ref, doc)  # finds the one already made for the same ref
+            return f"SO-{list(self.docs).index(doc.ref) + 1}"
+
+    source = ListSource("shop", {"orders": [order_row("8001", [("TEA", 2), ("CUP", 1)])]})
+    for _ in range(2):  # imported and processed twice: still one document
+        run_stream(store_engine, StreamJob(source, "orders", plain_mapper("orders")), full=True)
+        process_orders(store_engine, OrderSettings(erp_connector="erp"))
+    erp = FakeErp()
+    worker = OutboxWorker(store_engine, {ERP_TOPIC: ErpOrderHandler(store_engine, {"erp": erp}, None)})
+    assert worker.run_once().delivered == 1
+    assert worker.run_once().delivered == 0
+    [doc] = erp.docs.values()
+    assert doc.ref == "shop/8001"
+    assert [(ln.sku, ln.qty, ln.unit_price) for ln in doc.lines] == [
+        ("TEA", 2, "10.0000"),
+        ("CUP", 1, "10.0000"),
+    ]
+    with store_engine.connect() as conn:
+        from store.models import AuditLog
+
+        assert conn.execute(
+            select(AuditLog.details).where(AuditLog.action == "erp_sales_order")
+        ).scalar_one() == {"erp_id": "SO-1"}
