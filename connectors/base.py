@@ -169,3 +169,36 @@ class FulfilmentChannel(Protocol):
 
     def push_fulfilment(self, fulfilment: Fulfilment) -> None:
         """Record the fulfilment on the channel; raises ``ConnectorError`` (Retriable to try again)."""
+
+
+@dataclass(frozen=True)
+class SalesDocLine:
+    sku: str
+    qty: int
+    unit_price: str  # a decimal as text, in the order's currency
+
+
+@dataclass(frozen=True)
+class SalesDoc:
+    """A sales order (or outbound document) for the ERP, created from a channel's order.
+
+    ``ref`` is the order's identity in erpsync (``channel/external_id``): an ERP connector stores
+    it on the document (its reference field) and does not create a second document for the same
+    ``ref``.
+    """
+
+    ref: str
+    customer: str | None
+    currency: str
+    lines: tuple[SalesDocLine, ...]
+    ship_to: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class SalesOrderSink(Protocol):
+    """A connector that can create sales orders in its ERP."""
+
+    name: str
+
+    def create_sales_order(self, doc: SalesDoc) -> str:
+        """Create the document (or find the one already made for ``doc.ref``); its id in the ERP."""
