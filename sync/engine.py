@@ -5,7 +5,9 @@ For each page the connector yields (the HTTP call happens *outside* any transact
 1. map the raw records to canonical ones (bad ones become quarantine entries);
 2. open one transaction: check the lease fence, reconcile the records, quarantine the refused
    ones, save the page's cursor, update the run's counters;
-3. commit — then ask the connector for the next page.
+3. commit. Meanwhile the next page is already being read (``sync.prefetch``, one page ahead, no
+   transaction open): a connector must not take a request for the next page as proof that the
+   previous one landed — the saved cursor is that proof.
 
 A crash anywhere loses nothing and duplicates nothing: a page either landed with its cursor or
 not at all, and re-reading a landed page is a no-op (idempotent reconciliation). Cursors are
