@@ -8,9 +8,11 @@ from pathlib import Path
 from config import load_config_text
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-ENV = dict.fromkeys(
-    ("TRYTON_PASSWORD", "ODOO_API_KEY", "KD_APP_ID", "KD_APP_SECRET", "ERP_DB_PASSWORD"), "x" * 20
-)
+# distinct values: the config registers secrets for redaction process-wide
+ENV = {
+    name: f"readme-example-{name.lower()}"
+    for name in ("TRYTON_PASSWORD", "ODOO_API_KEY", "KD_APP_ID", "KD_APP_SECRET", "ERP_DB_PASSWORD")
+}
 ENV["KD_APP_ID"] = "100001_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcY"
 
 
