@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol, get_args
 from urllib.parse import parse_qsl, urlsplit
@@ -327,3 +328,28 @@ def check_vendor_reply(response: requests.Response, where: str, codes: VendorCod
     if code in codes.busy:
         raise RetriableError(what)
     raise PermanentError(what, hint=codes.hints.get(code, "check the destination in the alerts config"))
+
+
+class HttpNotifier:
+    """Shared set-up of the notifiers that post to one HTTP endpoint: session, clock, masking.
+
+    A subclass names the token its URL carries in ``url_token`` so it is masked in logs too.
+    """
+
+    def __init__(
+        self,
+        destination: Destination,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.destination = destination
+        self.session = session or requests.Session()
+        self._clock = clock
+        protect(destination.secret)
+        protect_url_token(self.url_token(str(destination.url)))
+        self.where = destination.describe()
+
+    def url_token(self, url: str) -> str | None:
+        """The credential inside the destination's URL, if any."""
+        return None

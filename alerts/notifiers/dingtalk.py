@@ -24,24 +24,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import requests
-
 from alerts.notifiers.base import (
     DETAILS_LABELS,
-    Destination,
+    HttpNotifier,
     Notification,
     VendorCodes,
     check_vendor_reply,
     encode_json,
     join_lines,
     post_json,
-    protect,
-    protect_url_token,
     query_value,
     split_mentions,
 )
@@ -94,23 +88,11 @@ def dingtalk_message(notification: Notification) -> dict[str, Any]:
     return {"msgtype": "markdown", "markdown": markdown, "at": at}
 
 
-class DingTalkNotifier:
+class DingTalkNotifier(HttpNotifier):
     """Sends notifications to one DingTalk robot (see module doc)."""
 
-    def __init__(
-        self,
-        destination: Destination,
-        *,
-        session: requests.Session | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.destination = destination
-        self.session = session or requests.Session()
-        self._clock = clock
-        url = str(destination.url)
-        protect(destination.secret)
-        protect_url_token(query_value(url, "access_token"))
-        self.where = destination.describe()
+    def url_token(self, url: str) -> str | None:
+        return query_value(url, "access_token")
 
     def send(self, notification: Notification, idempotency_key: str) -> None:
         """Nothing once the robot took the message; ``RetriableError``/``PermanentError`` otherwise."""

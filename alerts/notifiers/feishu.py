@@ -26,23 +26,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
-from collections.abc import Callable
 from typing import Any
-
-import requests
 
 from alerts.notifiers.base import (
     DETAILS_LABELS,
-    Destination,
+    HttpNotifier,
     Notification,
     VendorCodes,
     check_vendor_reply,
     encode_json,
     last_path_segment,
     post_json,
-    protect,
-    protect_url_token,
     split_mentions,
     truncate_utf8,
 )
@@ -82,22 +76,11 @@ def feishu_message(notification: Notification) -> dict[str, Any]:
     return {"msg_type": "post", "content": {"post": post}}
 
 
-class FeishuNotifier:
+class FeishuNotifier(HttpNotifier):
     """Sends notifications to one Feishu/Lark custom bot (see module doc)."""
 
-    def __init__(
-        self,
-        destination: Destination,
-        *,
-        session: requests.Session | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.destination = destination
-        self.session = session or requests.Session()
-        self._clock = clock
-        protect(destination.secret)
-        protect_url_token(last_path_segment(str(destination.url)))
-        self.where = destination.describe()
+    def url_token(self, url: str) -> str | None:
+        return last_path_segment(url)
 
     def send(self, notification: Notification, idempotency_key: str) -> None:
         """Nothing once the bot took the message; ``RetriableError``/``PermanentError`` otherwise."""

@@ -20,15 +20,11 @@ error (``invalid_payload``, ``channel_not_found``, ``channel_is_archived``, ``no
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
-
-import requests
 
 from alerts.notifiers.base import (
     DETAILS_LABELS,
-    Destination,
+    HttpNotifier,
     Notification,
     answered,
     encode_json,
@@ -36,7 +32,6 @@ from alerts.notifiers.base import (
     join_lines,
     last_path_segment,
     post_json,
-    protect_url_token,
     raise_for_transient,
     refusal,
     split_mentions,
@@ -86,21 +81,11 @@ def slack_message(notification: Notification) -> dict[str, Any]:
     return {"text": truncate_chars(fallback, FALLBACK_MAX_CHARS), "blocks": blocks}
 
 
-class SlackNotifier:
+class SlackNotifier(HttpNotifier):
     """Sends notifications to one Slack incoming webhook (see module doc)."""
 
-    def __init__(
-        self,
-        destination: Destination,
-        *,
-        session: requests.Session | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.destination = destination
-        self.session = session or requests.Session()
-        self._clock = clock
-        protect_url_token(last_path_segment(str(destination.url)))
-        self.where = destination.describe()
+    def url_token(self, url: str) -> str | None:
+        return last_path_segment(url)
 
     def send(self, notification: Notification, idempotency_key: str) -> None:
         """Nothing once Slack answered ``ok``; ``RetriableError``/``PermanentError`` otherwise."""

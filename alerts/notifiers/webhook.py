@@ -16,31 +16,20 @@ with the status and a redacted excerpt of the answer.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 
-import requests
-
-from alerts.notifiers.base import Destination, Notification, check_status, encode_json, post_json, protect
+from alerts.notifiers.base import (
+    HttpNotifier,
+    Notification,
+    check_status,
+    encode_json,
+    post_json,
+)
 from routing.signing import sign
 
 
-class WebhookNotifier:
+class WebhookNotifier(HttpNotifier):
     """Sends notifications to one signed generic webhook (see module doc)."""
-
-    def __init__(
-        self,
-        destination: Destination,
-        *,
-        session: requests.Session | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.destination = destination
-        self.session = session or requests.Session()
-        self._clock = clock
-        protect(destination.secret)
-        self.where = destination.describe()
 
     def send(self, notification: Notification, idempotency_key: str) -> None:
         """Nothing once the receiver answered 2xx; ``RetriableError``/``PermanentError`` otherwise."""

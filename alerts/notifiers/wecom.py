@@ -19,15 +19,11 @@ Answer: ``{"errcode": 0, "errmsg": "ok"}``. ``45009`` (more than 20 messages a m
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
-
-import requests
 
 from alerts.notifiers.base import (
     DETAILS_LABELS,
-    Destination,
+    HttpNotifier,
     Notification,
     VendorCodes,
     check_vendor_reply,
@@ -35,7 +31,6 @@ from alerts.notifiers.base import (
     fit_utf8,
     join_lines,
     post_json,
-    protect_url_token,
     query_value,
     split_mentions,
 )
@@ -75,21 +70,11 @@ def wecom_message(notification: Notification) -> dict[str, Any]:
     return {"msgtype": "text", "text": text}
 
 
-class WeComNotifier:
+class WeComNotifier(HttpNotifier):
     """Sends notifications to one WeCom group robot (see module doc)."""
 
-    def __init__(
-        self,
-        destination: Destination,
-        *,
-        session: requests.Session | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.destination = destination
-        self.session = session or requests.Session()
-        self._clock = clock
-        protect_url_token(query_value(str(destination.url), "key"))  # "key" is no name redaction knows
-        self.where = destination.describe()
+    def url_token(self, url: str) -> str | None:
+        return query_value(url, "key")  # "key" is no name redaction knows
 
     def send(self, notification: Notification, idempotency_key: str) -> None:
         """Nothing once the robot took the message; ``RetriableError``/``PermanentError`` otherwise."""
