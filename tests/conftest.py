@@ -29,7 +29,8 @@ def mysql_server_url() -> str | None:
     return os.environ.get(MYSQL_URL_ENV) or None
 
 
-def _scratch_mysql_url(tag: str) -> Iterator[str]:
+def scratch_mysql_url(tag: str) -> Iterator[str]:
+    """URL of a database created for this session on the test server (dropped afterwards)."""
     url = mysql_server_url()
     if url is None:
         pytest.skip(f"MySQL tests need {MYSQL_URL_ENV}=mysql+pymysql://user@host:port/db")
@@ -59,7 +60,7 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'empty.db'}"
     else:
-        yield from _scratch_mysql_url("empty")
+        yield from scratch_mysql_url("empty")
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +73,7 @@ def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engin
 
 @pytest.fixture(scope="session")
 def _migrated_mysql() -> Iterator[Engine]:
-    for url in _scratch_mysql_url("store"):
+    for url in scratch_mysql_url("store"):
         engine = make_engine(url)
         upgrade(engine)
         yield engine

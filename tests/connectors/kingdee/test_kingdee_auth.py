@@ -1,6 +1,6 @@
 """Kingdee authentication: the SDK 8.x signed headers (doc test vector), session login, settings.
 
-The vector is the one in ``/work/shared/docs/channel-protocols.md`` §1 "Authentication A —
+The vector is the one in ``shared/docs/channel-protocols.md`` §1 "Authentication A —
 signed headers on every request" (computed by ``kingdee-cdp-webapi-sdk`` 8.2.0's
 ``BuildHeader`` with time frozen at 1700000000). Session login follows §1 "Authentication B";
 its parameter order ``[acctId, userName, appId, timestamp, sign, lcid]``, the sign (SHA-256 hex

@@ -1,6 +1,6 @@
 """KingdeeConnector reads and writes over faked WebAPI: paging, lot sums, errors, idempotent Save.
 
-Payloads follow ``/work/shared/docs/channel-protocols.md`` §1 (see README.md): ExecuteBillQuery
+Payloads follow ``shared/docs/channel-protocols.md`` §1 (see README.md): ExecuteBillQuery
 bodies ``{"data": {...}}`` answered by rows in ``FieldKeys`` order (§1 "(a) Read stock"), paging by
 ``StartRow``/``Limit`` to a short page, the failure envelope ``Result.ResponseStatus`` wrapped as
 ``[[…]]`` for ExecuteBillQuery with MsgCodes 1/4/8/9 (§1 "Errors and throttling"), and the Save

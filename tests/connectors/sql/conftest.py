@@ -7,16 +7,14 @@ scratch database of its own on the ``ERPSYNC_TEST_MYSQL_URL`` server, dropped at
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 
-from tests.conftest import MYSQL_URL_ENV, mysql_server_url
+from tests.conftest import scratch_mysql_url
 
 SOURCE_BACKENDS = ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)]
 
@@ -65,20 +63,7 @@ class Source:
 
 @pytest.fixture(scope="session")
 def _mysql_source_url() -> Iterator[str]:
-    server = mysql_server_url()
-    if server is None:
-        pytest.skip(f"MariaDB source tests need {MYSQL_URL_ENV}=mysql+pymysql://user@host:port/db")
-    base = make_url(server)
-    name = f"{base.database or 'erpsync_test'}_erp_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base)
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-        admin.dispose()
+    yield from scratch_mysql_url("erp")
 
 
 @pytest.fixture(params=SOURCE_BACKENDS)
