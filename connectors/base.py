@@ -14,11 +14,14 @@ the engine de-duplicates them by primary key.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
+
+from mapping.errors import ConnectorError
 
 
 class ConnectorSettings(BaseModel):
@@ -83,6 +86,16 @@ class Connector(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most connectors hold only an HTTP session
         """Release network resources."""
+
+    @contextlib.contextmanager
+    def _naming(self, stream: str | None, external_id: str | None = None) -> Iterator[None]:
+        """Errors raised inside name this connector, ``stream`` and the record (lower layers cannot)."""
+        try:
+            yield
+        except ConnectorError as err:
+            err.connector, err.stream = err.connector or self.name, err.stream or stream
+            err.external_id = err.external_id or external_id
+            raise
 
     def stream(self, name: str) -> Stream:
         """The stream called ``name``; ``PermanentError`` naming the known ones otherwise."""

@@ -40,7 +40,6 @@ a timeout, else ``PermanentError``.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import re
@@ -388,12 +387,3 @@ class KingdeeConnector(Connector):
             cfg.ref_field: doc.ref,
             "FSaleOrderEntry": entries,
         }
-
-    @contextlib.contextmanager
-    def _naming(self, stream: str, external_id: str | None = None) -> Iterator[None]:
-        try:
-            yield
-        except ConnectorError as err:
-            err.connector, err.stream = err.connector or self.name, err.stream or stream
-            err.external_id = err.external_id or external_id
-            raise

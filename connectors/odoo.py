@@ -47,7 +47,6 @@ failures and 429/5xx → ``RetriableError``.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -388,12 +387,3 @@ class OdooConnector(Connector):
                 hint="create the products in Odoo or fix their internal references",
             )
         return found
-
-    @contextlib.contextmanager
-    def _naming(self, stream: str, external_id: str | None = None) -> Iterator[None]:
-        try:
-            yield
-        except ConnectorError as err:
-            err.connector, err.stream = err.connector or self.name, err.stream or stream
-            err.external_id = err.external_id or external_id
-            raise

@@ -26,7 +26,6 @@ that does not select a list of objects.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -40,7 +39,7 @@ from connectors.cursors import MaxCursor
 from connectors.http import BasicAuth, BearerAuth, HeaderAuth, HttpClient, QueryParamAuth
 from connectors.paginate import AnyPaginator, Fetch, JmesPath, NoPaginator, RequestSpec, iter_pages
 from connectors.ratelimit import TokenBucket
-from mapping.errors import ConnectorError, PermanentError
+from mapping.errors import PermanentError
 
 _T = TypeVar("_T")
 
@@ -271,14 +270,6 @@ class RestConnector(Connector):
                 hint=f"add `{key}:` to this connector's settings",
             )
         return spec
-
-    @contextlib.contextmanager
-    def _naming(self, stream: str) -> Iterator[None]:
-        try:
-            yield
-        except ConnectorError as err:  # the HTTP client and paginators do not know the stream
-            err.connector, err.stream = err.connector or self.name, err.stream or stream
-            raise
 
     def _fetcher(self, spec: RestStream) -> Fetch:
         record_path = jmespath.compile(spec.record_path)

@@ -317,7 +317,7 @@ class SqlConnector(Connector):
         if spec.cursor_column is not None:
             params[spec.cursor_param] = cursor if cursor is not None else spec.initial_cursor
         seen = MaxCursor(cursor)
-        with self._naming(stream), self.read_only_connection() as conn:
+        with self._db_errors(stream), self.read_only_connection() as conn:
             result = conn.execution_options(stream_results=True, max_row_buffer=spec.page_size).execute(
                 text(spec.query), params
             )
@@ -358,14 +358,14 @@ class SqlConnector(Connector):
             )
 
     def check(self) -> None:
-        with self._naming(None), self.read_only_connection() as conn:
+        with self._db_errors(None), self.read_only_connection() as conn:
             conn.execute(text("SELECT 1")).scalar()
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextlib.contextmanager
-    def _naming(self, stream: str | None) -> Iterator[None]:
+    def _db_errors(self, stream: str | None) -> Iterator[None]:
         try:
             yield
         except DBAPIError as exc:

@@ -332,14 +332,6 @@ class TrytonConnector(Connector):
             )
         return lines
 
-    @contextlib.contextmanager
-    def _naming(self, stream: str | None) -> Iterator[None]:
-        try:
-            yield
-        except ConnectorError as err:  # the RPC layer does not know the stream
-            err.connector, err.stream = err.connector or self.name, err.stream or stream
-            raise
-
 
 def _since(cursor: str | None) -> datetime | None:
     """A cursor as Tryton's naive UTC datetime."""
