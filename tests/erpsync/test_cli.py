@@ -111,5 +111,18 @@ def test_db_upgrade_then_current_and_status(tmp_path: Path, capsys: pytest.Captu
 def test_help_explains_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["--help"]) == 0
     out = capsys.readouterr().out
-    for command in ("config", "db", "connectors", "status", "sync", "run", "quarantine", "mapping"):
+    for command in (
+        "config",
+        "db",
+        "connectors",
+        "status",
+        "sync",
+        "run",
+        "quarantine",
+        "mapping",
+        "stock",
+        "orders",
+        "dispatch",
+        "alerts",
+    ):
         assert command in out
