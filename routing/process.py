@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import structlog
@@ -30,6 +31,7 @@ from mapping.records import utcnow
 from routing.engine import Decision, OrderLineToRoute, OrderToRoute, Place, RoutingPolicy, route
 from store import orders as lifecycle
 from store import stock
+from store.db import retry_on_lock_conflict
 from store.models import (
     Allocation,
     DispatchInstruction,
@@ -246,7 +248,7 @@ def process_orders(engine: Engine, settings: OrderSettings, *, limit: int = 200)
         places = load_places(conn)
     stats = ProcessStats()
     for order_id in ids:
-        outcome = _one(engine, order_id, settings, places)
+        outcome = retry_on_lock_conflict(partial(_one, engine, order_id, settings, places))
         if outcome == "dispatched":
             stats.dispatched += 1
         elif outcome == "held":

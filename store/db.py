@@ -14,14 +14,17 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
 DEFAULT_URL = "sqlite:///var/erpsync.db"
+T = TypeVar("T")
 
 
 def is_mysql(engine_or_url: Engine | URL | str) -> bool:
@@ -82,3 +85,30 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+#: MySQL/MariaDB: deadlock found (1213), lock wait timeout (1205); SQLite: "database is locked"
+_LOCK_ERRORS = (1213, 1205)
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """True for an error that only means another transaction held the same rows: try again."""
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(exc, OperationalError):
+        return False
+    orig = exc.orig
+    code = orig.args[0] if orig is not None and orig.args else None
+    return code in _LOCK_ERRORS or "database is locked" in str(orig)
+
+
+def retry_on_lock_conflict(fn: Callable[[], T], attempts: int = 4, pause: float = 0.05) -> T:
+    """Run ``fn`` (one whole transaction) again when the database chose it as a deadlock victim."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if attempt == attempts or not is_lock_conflict(exc):
+                raise
+            time.sleep(pause * attempt)
+    raise AssertionError("unreachable")

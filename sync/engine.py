@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -32,6 +33,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from connectors.base import Connector, Page
 from mapping.errors import ErpsyncError, LeaseLost, PermanentError
 from mapping.records import Order, Product, Record, StockLevel, StockMove, utcnow
+from store.db import retry_on_lock_conflict
 from store.models import SyncCursor, SyncRun
 from store.upsert import NEW, upsert
 from sync import lease as leases
@@ -150,7 +152,8 @@ def run_stream(
             pages if pages is not None else prefetch(job.connector.fetch(stream, apply_lag(saved, job.lag)))
         )
         for page in source:
-            _land_page(engine, job, lease, result, page, snapshot=snapshot)
+            # a deadlock victim is rolled back whole: landing the page again is safe
+            retry_on_lock_conflict(partial(_land_page, engine, job, lease, result, page, snapshot=snapshot))
             if on_page is not None:
                 on_page(result)
             if stop is not None and stop.is_set():
