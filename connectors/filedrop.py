@@ -62,6 +62,7 @@ from charset_normalizer import from_bytes
 from pydantic import Field, model_validator
 
 from connectors.base import Connector, ConnectorSettings, Page, Stream
+from connectors.sftp import SftpSettings, download_new
 from mapping.errors import PermanentError
 
 log = structlog.get_logger(__name__)
@@ -86,6 +87,7 @@ class FileDropSettings(ConnectorSettings):
     min_age_s: float = Field(default=10.0, ge=0)
     done_folder: str = "done"
     failed_folder: str = "failed"
+    sftp: SftpSettings | None = None
 
     @model_validator(mode="after")
     def _keys_are_mapped(self) -> FileDropSettings:
@@ -343,6 +345,8 @@ class FileDropConnector(Connector):
             raise
         self.done_dir.mkdir(exist_ok=True)
         self.failed_dir.mkdir(exist_ok=True)
+        if self.config.sftp is not None:  # new files from the server join those already here
+            download_new(self.config.sftp, self.folder, connector=self.name, stream=stream)
         ledger.settle(cursor)
         pages = self._file_pages(ledger)
         held = next(pages, None)
