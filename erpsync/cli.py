@@ -73,13 +73,6 @@ def _root(
     ctx.call_on_close(ctx.obj.close)
 
 
-def app_context(ctx: typer.Context) -> AppContext:
-    """The process's AppContext (set up by the root callback)."""
-    obj = ctx.find_root().obj
-    assert isinstance(obj, AppContext)
-    return obj
-
-
 def _register_commands() -> None:
     from erpsync import cli_admin, cli_alerts, cli_data, cli_orders, cli_stock, cli_sync
 

@@ -10,6 +10,7 @@ from rich.table import Table
 from config import format_duration
 from connectors.registry import known_kinds
 from erpsync.console import make_console
+from erpsync.context import app_context
 from store import migrate
 from sync.status import stream_status
 
@@ -29,12 +30,6 @@ def register(app: typer.Typer) -> None:
     app.command("status", help="Per stream: last run, outcome, cursor, records, quarantine, lag.")(status)
 
 
-def _ctx(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    from erpsync.cli import app_context
-
-    return app_context(ctx)
-
-
 @config_app.command("validate")
 def config_validate(
     ctx: typer.Context,
@@ -43,7 +38,7 @@ def config_validate(
     """Validate the config file and report every problem with its line (exit 2 if any)."""
     from config import render_config
 
-    cfg = _ctx(ctx).config
+    cfg = app_context(ctx).config
     if show:
         out.print(render_config(cfg), markup=False)
     out.print(
@@ -54,7 +49,7 @@ def config_validate(
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply every pending migration (creates the schema on an empty database)."""
-    engine = _ctx(ctx).engine
+    engine = app_context(ctx).engine
     todo = migrate.pending(engine)
     migrate.upgrade(engine)
     if todo:
@@ -66,7 +61,7 @@ def db_upgrade(ctx: typer.Context) -> None:
 @db_app.command("current")
 def db_current(ctx: typer.Context) -> None:
     """Show the schema revision of the database and whether an upgrade is pending (exit 1 if so)."""
-    engine = _ctx(ctx).engine
+    engine = app_context(ctx).engine
     rev = migrate.current(engine)
     todo = migrate.pending(engine)
     out.print(f"database: {engine.url.render_as_string(hide_password=True)}", markup=False)
@@ -83,7 +78,7 @@ def connectors_list(ctx: typer.Context) -> None:
     for kind, target in sorted(known_kinds().items()):
         kinds.add_row(kind, target)
     out.print(kinds)
-    cfg = _ctx(ctx).config
+    cfg = app_context(ctx).config
     table = Table("name", "kind", "enabled", "streams", title="configured connectors")
     for conn in cfg.connectors:
         streams = ", ".join(
@@ -95,7 +90,7 @@ def connectors_list(ctx: typer.Context) -> None:
 
 
 def status(ctx: typer.Context) -> None:
-    app_ctx = _ctx(ctx)
+    app_ctx = app_context(ctx)
     cfg = app_ctx.config
     configured = [(c.name, s) for c in cfg.connectors for s in c.streams]
     rows = stream_status(app_ctx.engine, configured)

@@ -13,7 +13,7 @@ from alerts.evaluate import evaluate
 from alerts.lifecycle import acknowledge, mute
 from config import parse_duration
 from erpsync.console import make_console
-from erpsync.context import AppContext
+from erpsync.context import app_context
 from erpsync.wiring import alert_settings
 from mapping.errors import ConfigError
 from mapping.records import utcnow
@@ -25,12 +25,6 @@ alerts_app = typer.Typer(help="Shortage and operational alerts.", no_args_is_hel
 
 def register(app: typer.Typer) -> None:
     app.add_typer(alerts_app, name="alerts")
-
-
-def _ctx(ctx: typer.Context) -> AppContext:
-    from erpsync.cli import app_context
-
-    return app_context(ctx)
 
 
 @alerts_app.command("list")
@@ -57,7 +51,7 @@ def alerts_list(
     )
     if state != "all":
         query = query.where(Alert.state == state)
-    with _ctx(ctx).engine.connect() as conn:
+    with app_context(ctx).engine.connect() as conn:
         rows = conn.execute(query).all()
     table = Table("id", "kind", "severity", "state", "about", "reason", "what to do", "opened")
     for r in rows:
@@ -83,7 +77,7 @@ def alerts_list(
 @alerts_app.command("show")
 def alerts_show(ctx: typer.Context, alert_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """One alert and the messages sent (or waiting) about it."""
-    with _ctx(ctx).engine.connect() as conn:
+    with app_context(ctx).engine.connect() as conn:
         row = conn.execute(select(Alert.__table__).where(Alert.id == alert_id)).first()
         if row is None:
             raise ConfigError(f"no alert {alert_id}; see `erpsync alerts list --state all`")
@@ -113,7 +107,7 @@ def alerts_ack(
     by: Annotated[str, typer.Option(help="Who takes it on.")] = "cli",
 ) -> None:
     """Take an alert on: it stops escalating (it still resolves by itself)."""
-    with _ctx(ctx).engine.begin() as conn:
+    with app_context(ctx).engine.begin() as conn:
         done = acknowledge(conn, alert_id, by, utcnow())
     out.print(
         f"alert {alert_id}: " + ("acknowledged" if done else "not open (already acknowledged or resolved?)")
@@ -132,7 +126,7 @@ def alerts_mute(
     except ValueError as exc:
         raise ConfigError(f"--for: {exc}") from None
     now = utcnow()
-    with _ctx(ctx).engine.begin() as conn:
+    with app_context(ctx).engine.begin() as conn:
         done = mute(conn, alert_id, now + span, now)
     out.print(
         f"alert {alert_id}: " + (f"muted until {now + span:%Y-%m-%d %H:%M} UTC" if done else "no such alert")
@@ -142,6 +136,6 @@ def alerts_mute(
 @alerts_app.command("check")
 def alerts_check(ctx: typer.Context) -> None:
     """Evaluate every SKU at every location against the shortage rules now."""
-    app_ctx = _ctx(ctx)
+    app_ctx = app_context(ctx)
     s = evaluate(app_ctx.engine, alert_settings(app_ctx.config))
     out.print(f"opened {s.opened}, worse {s.worse}, resolved {s.resolved}")

@@ -13,7 +13,7 @@ from rich.table import Table
 from connectors.base import Page
 from erpsync.cli_sync import prepare_store
 from erpsync.console import make_console
-from erpsync.context import AppContext
+from erpsync.context import app_context
 from erpsync.wiring import build_connector, field_map, plan_streams
 from mapping.errors import ConfigError
 from mapping.pipeline import Mapper, record_key
@@ -34,12 +34,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(mapping_app, name="mapping")
 
 
-def _ctx(ctx: typer.Context) -> AppContext:
-    from erpsync.cli import app_context
-
-    return app_context(ctx)
-
-
 @quarantine_app.command("list")
 def quarantine_list(
     ctx: typer.Context,
@@ -49,7 +43,7 @@ def quarantine_list(
     status: Annotated[str, typer.Option(help="open, resolved, discarded or all.")] = "open",
 ) -> None:
     """List quarantined records, newest first."""
-    with _ctx(ctx).engine.connect() as conn:
+    with app_context(ctx).engine.connect() as conn:
         rows = quarantine.list_quarantine(
             conn,
             connector=connector,
@@ -77,7 +71,7 @@ def quarantine_list(
 @quarantine_app.command("show")
 def quarantine_show(ctx: typer.Context, record_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Show one quarantined record: the reason and the payload as received."""
-    with _ctx(ctx).engine.connect() as conn:
+    with app_context(ctx).engine.connect() as conn:
         rows = quarantine.get_quarantined(conn, [record_id])
     if not rows:
         raise ConfigError(f"no quarantined record with id {record_id}; see `erpsync quarantine list`")
@@ -92,7 +86,7 @@ def quarantine_show(ctx: typer.Context, record_id: Annotated[int, typer.Argument
 @quarantine_app.command("retry")
 def quarantine_retry(ctx: typer.Context, ids: Annotated[list[int], typer.Argument(metavar="ID...")]) -> None:
     """Map and land quarantined records again (after fixing a binding or the mapping)."""
-    app_ctx = _ctx(ctx)
+    app_ctx = app_context(ctx)
     prepare_store(app_ctx)
     with app_ctx.engine.connect() as conn:
         rows = quarantine.get_quarantined(conn, ids)
@@ -111,7 +105,7 @@ def quarantine_discard(
     ctx: typer.Context, ids: Annotated[list[int], typer.Argument(metavar="ID...")]
 ) -> None:
     """Mark quarantined records as needing no action."""
-    with _ctx(ctx).engine.begin() as conn:
+    with app_context(ctx).engine.begin() as conn:
         count = quarantine.discard(conn, ids)
     out.print(f"discarded {count} record(s)")
 
@@ -127,7 +121,7 @@ def mapping_preview(
     record_path: Annotated[str | None, typer.Option(help="JMESPath to the records inside the file.")] = None,
 ) -> None:
     """Show the canonical records a sample payload maps to, or why each one fails. Writes nothing."""
-    cfg = _ctx(ctx).config
+    cfg = app_context(ctx).config
     conf = next((c for c in cfg.connectors if c.name == connector), None)
     if conf is None:
         raise ConfigError(f"no connector named {connector!r} in the config")
@@ -160,7 +154,7 @@ def mapping_import_skus(
         bindings = read_bindings_csv(file, default_system=system)
     except ValueError as exc:
         raise ConfigError(f"{file}: bad SKU bindings", problems=str(exc).splitlines()) from None
-    app_ctx = _ctx(ctx)
+    app_ctx = app_context(ctx)
     with app_ctx.engine.begin() as conn:
         count = save_bindings(conn, bindings)
     out.print(f"imported {count} SKU binding(s) from {file}")

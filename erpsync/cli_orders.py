@@ -9,7 +9,7 @@ from rich.table import Table
 from sqlalchemy import Connection, or_, select
 
 from erpsync.console import make_console
-from erpsync.context import AppContext
+from erpsync.context import app_context
 from erpsync.wiring import order_settings
 from mapping.errors import ConfigError
 from routing import dispatch, shipments
@@ -26,12 +26,6 @@ dispatch_app = typer.Typer(help="Dispatch instructions sent to warehouses.", no_
 def register(app: typer.Typer) -> None:
     app.add_typer(orders_app, name="orders")
     app.add_typer(dispatch_app, name="dispatch")
-
-
-def _ctx(ctx: typer.Context) -> AppContext:
-    from erpsync.cli import app_context
-
-    return app_context(ctx)
 
 
 def find_order(conn: Connection, ref: str) -> Any:
@@ -72,7 +66,7 @@ def orders_list(
     )
     if status:
         query = query.where(SalesOrder.status == status)
-    with _ctx(ctx).engine.connect() as conn:
+    with app_context(ctx).engine.connect() as conn:
         rows = conn.execute(query).all()
     table = Table("order", "status", "ship to", "note")
     for r in rows:
@@ -90,7 +84,7 @@ def orders_explain(
     ctx: typer.Context, order: Annotated[str, typer.Argument(help="CHANNEL/EXTERNAL_ID.")]
 ) -> None:
     """Each candidate location and why it won or lost, with the stock free right now."""
-    app_ctx = _ctx(ctx)
+    app_ctx = app_context(ctx)
     with app_ctx.engine.connect() as conn:
         row = find_order(conn, order)
         lines = conn.execute(
@@ -125,7 +119,7 @@ def orders_release(
     ctx: typer.Context, order: Annotated[str, typer.Argument(help="CHANNEL/EXTERNAL_ID.")]
 ) -> None:
     """Send an order on hold back to validation and routing (after fixing what held it)."""
-    app_ctx = _ctx(ctx)
+    app_ctx = app_context(ctx)
     with app_ctx.engine.connect() as conn:
         row = find_order(conn, order)
     release_hold(app_ctx.engine, row.id)
@@ -137,7 +131,7 @@ def orders_process(ctx: typer.Context) -> None:
     """Validate, route, allocate and dispatch received orders now."""
     from erpsync.cli_sync import prepare_store
 
-    app_ctx = _ctx(ctx)
+    app_ctx = app_context(ctx)
     prepare_store(app_ctx)
     stats = process_orders(app_ctx.engine, order_settings(app_ctx.config))
     out.print(f"dispatched {stats.dispatched}, on hold {stats.held}, to route again {stats.retried}")
@@ -153,7 +147,7 @@ def orders_return(
     """Record returned units: restocked where the channel's policy says, or written off."""
     from routing.returns import record_return
 
-    app_ctx = _ctx(ctx)
+    app_ctx = app_context(ctx)
     lines = _parse_lines(line)
     with app_ctx.engine.connect() as conn:
         row = find_order(conn, order)
@@ -176,7 +170,7 @@ def dispatch_list(
     location: Annotated[str | None, typer.Option(help="Only this location code.")] = None,
 ) -> None:
     """Dispatch instructions, newest first."""
-    with _ctx(ctx).engine.connect() as conn:
+    with app_context(ctx).engine.connect() as conn:
         rows = dispatch.list_instructions(conn, status=status, location=location)
     table = Table("number", "location", "order", "status", "due", "sends", "tracking")
     for r in rows:
@@ -197,7 +191,7 @@ def dispatch_show(
     ctx: typer.Context, number: Annotated[str, typer.Argument(help="Instruction number.")]
 ) -> None:
     """One instruction as its warehouse receives it, with its shipments."""
-    app_ctx = _ctx(ctx)
+    app_ctx = app_context(ctx)
     from erpsync.wiring import unsealer
 
     with app_ctx.engine.connect() as conn:
@@ -239,7 +233,7 @@ def dispatch_ack(
     by: Annotated[str, typer.Option(help="Who acknowledges (name or system).")] = "cli",
 ) -> None:
     """Acknowledge an instruction on behalf of its warehouse."""
-    status = dispatch.acknowledge(_ctx(ctx).engine, number, by=by)
+    status = dispatch.acknowledge(app_context(ctx).engine, number, by=by)
     out.print(f"{number}: {status}")
 
 
@@ -248,7 +242,7 @@ def dispatch_resend(
     ctx: typer.Context, number: Annotated[str, typer.Argument(help="Instruction number.")]
 ) -> None:
     """Queue an instruction for delivery again."""
-    dispatch.resend(_ctx(ctx).engine, number)
+    dispatch.resend(app_context(ctx).engine, number)
     out.print(f"{number}: queued again")
 
 
@@ -263,6 +257,6 @@ def dispatch_ship(
     """Record a parcel for an instruction (all of it, or the given lines)."""
     lines = _parse_lines(line) if line else None
     status = shipments.report_shipment(
-        _ctx(ctx).engine, number, carrier=carrier, tracking_no=tracking, lines=lines
+        app_context(ctx).engine, number, carrier=carrier, tracking_no=tracking, lines=lines
     )
     out.print(f"{number}: parcel {tracking} recorded; order is {status}")

@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy import Engine, select
 
 from erpsync.console import make_console
-from erpsync.context import AppContext
+from erpsync.context import AppContext, app_context
 from erpsync.wiring import channel_policies, stock_channels
 from mapping.errors import ConfigError
 from store.bindings import reverse_bindings
@@ -28,12 +28,6 @@ stock_app = typer.Typer(help="Stock levels, what each channel is shown and why."
 
 def register(app: typer.Typer) -> None:
     app.add_typer(stock_app, name="stock")
-
-
-def _ctx(ctx: typer.Context) -> AppContext:
-    from erpsync.cli import app_context
-
-    return app_context(ctx)
 
 
 def _policies(app_ctx: AppContext, channel: str | None) -> tuple[list[ChannelPolicy], list[ChannelPolicy]]:
@@ -92,7 +86,7 @@ def stock_explain(
     channel: Annotated[str | None, typer.Option("--channel", "-c", help="Only this channel.")] = None,
 ) -> None:
     """How each channel's number for SKU was derived, step by step, and where its push stands."""
-    app_ctx = _ctx(ctx)
+    app_ctx = app_context(ctx)
     policies, chosen = _policies(app_ctx, channel)
     locations = {code for p in chosen for code in p.sources}
     with app_ctx.engine.connect() as conn:
@@ -119,7 +113,7 @@ def stock_plan(
     channel: Annotated[str | None, typer.Option("--channel", "-c", help="Only this channel.")] = None,
 ) -> None:
     """What the next push would send (nothing is sent): try a rule change before go-live."""
-    app_ctx = _ctx(ctx)
+    app_ctx = app_context(ctx)
     policies, chosen = _policies(app_ctx, channel)
     table = Table("channel", "sku", "now queued", "would push", "rule")
     count = 0
@@ -168,7 +162,7 @@ def stock_report(
     if location:
         query = query.where(Location.code == location)
     header = ["sku", "location", "on_hand", "reserved", "safety_stock", "available", "source", "updated_at"]
-    with _ctx(ctx).engine.connect() as conn:
+    with app_context(ctx).engine.connect() as conn:
         rows = [
             [s, loc, oh, rs, ss, max(0, oh - rs - ss), src or "", ts.isoformat()]
             for s, loc, oh, rs, ss, src, ts in conn.execute(query)
@@ -199,7 +193,7 @@ def stock_drift(
     ] = False,
 ) -> None:
     """Read what each channel shows and compare it with what it should show (exit 1 on drift)."""
-    app_ctx = _ctx(ctx)
+    app_ctx = app_context(ctx)
     policies, chosen = _policies(app_ctx, channel)
     connectors = stock_channels(app_ctx.config)
     table = Table("channel", "sku", "channel sku", "should show", "shows", "difference")
@@ -229,7 +223,7 @@ def stock_push(
     channel: Annotated[str | None, typer.Option("--channel", "-c", help="Only this channel.")] = None,
 ) -> None:
     """Plan, queue and deliver stock changes now, in the foreground."""
-    app_ctx = _ctx(ctx)
+    app_ctx = app_context(ctx)
     policies, chosen = _policies(app_ctx, channel)
     queued = sum(plan_and_enqueue(app_ctx.engine, policies, p.channel) for p in chosen)
     worker = OutboxWorker(

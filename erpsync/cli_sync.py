@@ -12,7 +12,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from erpsync.console import make_console
-from erpsync.context import AppContext
+from erpsync.context import AppContext, app_context
 from erpsync.service import build_api, build_service
 from erpsync.wiring import location_specs, plan_streams
 from mapping.errors import ConfigError
@@ -48,12 +48,6 @@ def prepare_store(ctx: AppContext) -> None:
             save_bindings(conn, bindings)
 
 
-def _ctx(ctx: typer.Context) -> AppContext:
-    from erpsync.cli import app_context
-
-    return app_context(ctx)
-
-
 def sync_command(
     ctx: typer.Context,
     connector: Annotated[str, typer.Argument(help="Connector name from the config file.")],
@@ -63,7 +57,7 @@ def sync_command(
     ] = False,
 ) -> None:
     """Run a connector's streams once, in the foreground, and print what changed."""
-    app_ctx = _ctx(ctx)
+    app_ctx = app_context(ctx)
     planned = plan_streams(app_ctx.config, connector=connector, stream=stream)
     prepare_store(app_ctx)
     results: list[tuple[str, RunResult]] = []
@@ -110,7 +104,7 @@ def run_command(
     api: Annotated[bool, typer.Option("--api/--no-api", help="Serve the HTTP API on api.listen.")] = True,
 ) -> None:
     """Run the service: every scheduled stream on its schedule, until SIGTERM/SIGINT."""
-    app_ctx = _ctx(ctx)
+    app_ctx = app_context(ctx)
     service = build_service(app_ctx.engine, app_ctx.config, max_workers=workers)
     prepare_store(app_ctx)
     if not service.jobs and not service.tasks:

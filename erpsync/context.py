@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+import typer
 from sqlalchemy import Engine
 
 from config import ErpsyncConfig, load_config, load_config_text
@@ -51,3 +52,10 @@ class AppContext:
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+def app_context(ctx: typer.Context) -> AppContext:
+    """The process's AppContext (set up by the CLI's root callback)."""
+    obj = ctx.find_root().obj
+    assert isinstance(obj, AppContext)
+    return obj

@@ -104,6 +104,25 @@ def instruction_document(
     }
 
 
+def queue_send(
+    conn: Connection,
+    instruction_id: int,
+    number: str,
+    location: str,
+    *,
+    attempt: int | str,
+    kind: str = "dispatch",
+) -> None:
+    """Queue one delivery of an instruction to its location; each ``attempt`` is queued once."""
+    enqueue(
+        conn,
+        SEND_TOPIC,
+        f"{SEND_TOPIC}:{number}:{attempt}",
+        {"instruction_id": instruction_id, "kind": kind},
+        partition=location,
+    )
+
+
 class InstructionHandler:
     """Outbox handler for ``dispatch.send``: builds each document and delivers it."""
 
@@ -189,13 +208,7 @@ def request_recalls(engine: Engine) -> int:
             .with_for_update()
         ).all()
         for r in rows:
-            enqueue(
-                conn,
-                SEND_TOPIC,
-                f"{SEND_TOPIC}:{r.number}:recall",
-                {"instruction_id": r.id, "kind": "recall"},
-                partition=r.code,
-            )
+            queue_send(conn, r.id, r.number, r.code, attempt="recall", kind="recall")
             conn.execute(
                 update(DispatchInstruction)
                 .where(DispatchInstruction.id == r.id)
@@ -223,13 +236,7 @@ def resend_overdue(engine: Engine, now: datetime | None = None) -> list[str]:
         ).all()
         for r in rows:
             count = r.send_count + 1
-            enqueue(
-                conn,
-                SEND_TOPIC,
-                f"{SEND_TOPIC}:{r.number}:{count}",
-                {"instruction_id": r.id, "kind": "dispatch"},
-                partition=r.code,
-            )
+            queue_send(conn, r.id, r.number, r.code, attempt=count)
             sla = (r.due_at - r.created_at) if r.due_at else timedelta(hours=4)
             conn.execute(
                 update(DispatchInstruction)
@@ -283,13 +290,7 @@ def resend(engine: Engine, number: str) -> None:
     with engine.begin() as conn:
         di = _instruction(conn, number, None)
         count = di.send_count + 1
-        enqueue(
-            conn,
-            SEND_TOPIC,
-            f"{SEND_TOPIC}:{di.number}:{count}",
-            {"instruction_id": di.id, "kind": "dispatch"},
-            partition=di.location_code,
-        )
+        queue_send(conn, di.id, di.number, di.location_code, attempt=count)
         conn.execute(
             update(DispatchInstruction)
             .where(DispatchInstruction.id == di.id)

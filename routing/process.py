@@ -28,6 +28,7 @@ import structlog
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from mapping.records import utcnow
+from routing.dispatch import queue_send
 from routing.engine import Decision, OrderLineToRoute, OrderToRoute, Place, RoutingPolicy, route
 from store import orders as lifecycle
 from store import stock
@@ -171,13 +172,7 @@ def _dispatch(
             conn.execute(
                 update(Allocation).where(Allocation.id == allocation).values(dispatch_id=instruction_id)
             )
-        enqueue(
-            conn,
-            TOPIC,
-            f"{TOPIC}:{number}:1",
-            {"instruction_id": instruction_id, "kind": "dispatch"},
-            partition=part.location,
-        )
+        queue_send(conn, instruction_id, number, part.location, attempt=1)
 
 
 class _Lost(Exception):
