@@ -89,7 +89,9 @@ class StreamConfig(_Section):
     for late updates, ``jitter`` spreads start times, ``staleness`` is how old the last successful
     run may get before an alert. ``mapping`` is a field map (see ``mapping``), None for the
     connector's default. ``missing`` says what a complete stock snapshot means for a SKU it no
-    longer lists: ``zero`` (it is gone) or ``keep`` (leave the last level).
+    longer lists: ``zero`` (it is gone) or ``keep`` (leave the last level). ``max_shrink`` (0..1,
+    default 0.2) is the share of its source's rows a stock snapshot may zero before it is held for
+    a person (an empty snapshot with rows to zero is always held; see docs/stock.md).
     """
 
     every: Duration | None = None
@@ -100,6 +102,7 @@ class StreamConfig(_Section):
     jitter: Duration = timedelta(seconds=10)
     staleness: Duration | None = None
     missing: Literal["zero", "keep"] = "zero"
+    max_shrink: float = Field(default=0.2, ge=0, le=1)
 
     @field_validator("every")
     @classmethod

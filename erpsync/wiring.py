@@ -37,6 +37,7 @@ from sync.engine import StreamJob
 from sync.mapper import StreamMapper
 from sync.scheduler import Schedule
 from sync.sellable import ChannelPolicy, Override, Rule
+from sync.snapshot_guard import DEFAULT_MAX_SHRINK
 
 
 @dataclass
@@ -93,6 +94,7 @@ def plan_streams(
         known = ", ".join(c.name for c in cfg.connectors) or "none configured"
         raise ConfigError(f"no connector named {connector!r} in the config (known: {known})")
     seal = sealer(cfg)
+    alerts = alert_settings(cfg).policy
     planned = []
     for c in chosen:
         instance = build_connector(c)
@@ -115,6 +117,8 @@ def plan_streams(
                 lag=conf.lag if conf else timedelta(0),
                 seal=seal,
                 snapshot_missing=conf.missing if conf else "zero",
+                max_shrink=conf.max_shrink if conf else DEFAULT_MAX_SHRINK,
+                alerts=alerts,
             )
             planned.append(PlannedStream(job, schedule))
     return planned

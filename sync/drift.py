@@ -3,7 +3,8 @@
 For every SKU listed on the channel (``channel_listing``), the expected quantity is the sellable
 quantity now, in the channel's units; the actual one is read back from the channel
 (``StockChannel.read_stock``), in batches. Differences above ``tolerance`` are reported, and
-with ``correct`` queued as new pushes (which go through the outbox like any other change).
+with ``correct`` queued as new pushes (which go through the outbox like any other change) — but
+not while the channel is blocked (``sync.outbound.channel_blockers``): a correction is a push.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import structlog
 from sqlalchemy import Engine, select
 
 from connectors.base import StockChannel
@@ -18,8 +20,10 @@ from mapping.records import utcnow
 from store.bindings import reverse_bindings
 from store.models import ChannelListing
 from store.upsert import NEW, upsert
-from sync.outbound import PlannedPush, enqueue
+from sync.outbound import PlannedPush, channel_blockers, enqueue
 from sync.sellable import ChannelPolicy, compute, load_inputs, others_locked
+
+log = structlog.get_logger("erpsync.drift")
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,10 @@ def check_drift(
 ) -> list[Drift]:
     """Differences between what ``channel`` shows and what it should show (queued again if ``correct``)."""
     policy = next(p for p in policies if p.channel == channel.name)
+    waiting = channel_blockers(engine, policy) if correct else {}
+    if waiting:  # differences are still reported
+        log.info("drift corrections not queued", channel=channel.name, why="; ".join(waiting.values()))
+        correct = False
     found: list[Drift] = []
     for skus in _listed(engine, channel.name, batch):
         with engine.connect() as conn:

@@ -14,6 +14,10 @@ not at all, and re-reading a landed page is a no-op (idempotent reconciliation).
 inclusive; records repeated at the boundary are de-duplicated by key. A look-back ``lag``
 re-reads a window before an ISO-timestamp cursor to catch late updates.
 
+A stock snapshot (a ``snapshot`` stream named ``stock`` read from no cursor) ends with the shrink
+guard (``sync.snapshot_guard``): its zeros are applied only if they are not too many, else the
+run ends ``held``.
+
 >>> result = run_stream(engine, job)        # doctest: +SKIP
 >>> result.status, result.pages, result.changed
 """
@@ -30,6 +34,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from alerts.notify import AlertPolicy
 from connectors.base import Connector, Page
 from mapping.errors import ErpsyncError, LeaseLost, PermanentError
 from mapping.records import Order, Product, Record, StockLevel, StockMove, utcnow
@@ -41,7 +46,8 @@ from sync.order_sync import reconcile_orders
 from sync.prefetch import prefetch
 from sync.quarantine import Refused, quarantine_records, resolve_records
 from sync.reconcile import Outcome, PageContext, reconcile_products
-from sync.stock_sync import finish_snapshot, reconcile_stock, reconcile_stock_moves
+from sync.snapshot_guard import DEFAULT_MAX_SHRINK, Snapshot, finish_snapshot
+from sync.stock_sync import reconcile_stock, reconcile_stock_moves
 
 log = structlog.get_logger("erpsync.sync")
 
@@ -79,6 +85,10 @@ class StreamJob:
     seal: Callable[[str], str] | None = None
     #: after a complete snapshot read, rows it no longer lists: "zero" (default) or "keep"
     snapshot_missing: str = "zero"
+    #: the share of its source's rows a snapshot may zero before it is held for a person
+    max_shrink: float = DEFAULT_MAX_SHRINK
+    #: who hears about operational alerts the run raises (a held snapshot)
+    alerts: AlertPolicy = field(default_factory=AlertPolicy)
     #: reconciles this stream's pages instead of the default for its record type
     reconcile: Callable[[Connection, Any, PageContext], Outcome] | None = None
 
@@ -86,7 +96,7 @@ class StreamJob:
 @dataclass
 class RunResult:
     run_id: int
-    status: str  # ok | failed | stopped | busy
+    status: str  # ok | held | failed | stopped | busy
     pages: int = 0
     records_in: int = 0
     changed: int = 0
@@ -118,6 +128,11 @@ def apply_lag(cursor: str | None, lag: timedelta) -> str | None:
     return (moment - lag).isoformat()
 
 
+def is_stock_snapshot(job: StreamJob) -> bool:
+    """True for a stock stream whose complete read lists every level (missing ones are gone)."""
+    return job.stream == "stock" and job.connector.stream(job.stream).snapshot
+
+
 def run_stream(
     engine: Engine,
     job: StreamJob,
@@ -127,14 +142,17 @@ def run_stream(
     stop: threading.Event | None = None,
     on_page: PageHook | None = None,
     pages: Iterable[Page] | None = None,
+    accept_shrink: bool = False,
 ) -> RunResult:
     """Run ``job`` once: every page from the saved cursor (or from scratch with ``full``).
 
     ``pages`` replaces the connector's own reading (used to replay quarantined payloads); such
-    pages carry no cursor, so the saved cursor does not move.
+    pages carry no cursor, so the saved cursor does not move. ``accept_shrink`` applies a stock
+    snapshot however much it zeroes (a person has checked the source).
     """
     name, stream = job.connector.name, job.stream
-    meta = job.connector.stream(stream)  # unknown stream: PermanentError before any bookkeeping
+    # an unknown stream is a PermanentError before any bookkeeping
+    snapshot = is_stock_snapshot(job)
     owner = owner or leases.worker_id()
     lease = leases.acquire(engine, name, stream, owner, job.lease_ttl)
     if lease is None:
@@ -146,7 +164,7 @@ def run_stream(
     bound.info("run started", cursor=saved, full=full)
     # only a read from the very start (no cursor, not a replay) sees everything a snapshot lists;
     # what a stock snapshot no longer lists is gone (other record kinds are never deleted)
-    snapshot = meta.snapshot and stream == "stock" and saved is None and pages is None
+    snapshot = snapshot and saved is None and pages is None
     try:
         source = (
             pages if pages is not None else prefetch(job.connector.fetch(stream, apply_lag(saved, job.lag)))
@@ -160,9 +178,8 @@ def run_stream(
                 result.status = "stopped"
                 break
         else:
-            if snapshot:
-                _finish_snapshot(engine, job, lease, result)
-            result.status = "ok"
+            held = _finish_snapshot(engine, job, lease, result, accept=accept_shrink) if snapshot else None
+            result.status, result.error = ("held", held) if held else ("ok", None)
     except LeaseLost as exc:
         result.status, result.error = "failed", str(exc)
         bound.warning("lease lost, page discarded", error=result.error)
@@ -180,12 +197,19 @@ def run_stream(
     return result
 
 
-def _finish_snapshot(engine: Engine, job: StreamJob, lease: leases.Lease, result: RunResult) -> None:
-    """The whole snapshot has landed: apply the missing-record policy, fenced like a page."""
+def _finish_snapshot(
+    engine: Engine, job: StreamJob, lease: leases.Lease, result: RunResult, *, accept: bool
+) -> str | None:
+    """The whole snapshot has landed: apply its zeros or hold them, fenced like a page; why held."""
+    snap = Snapshot(job.connector.name, job.stream, result.run_id, job.snapshot_missing, job.max_shrink)
     with engine.begin() as conn:
         leases.check_fence(conn, lease)
-        result.changed += finish_snapshot(conn, job.connector.name, result.run_id, job.snapshot_missing)
+        done = finish_snapshot(
+            conn, snap, empty=result.records_in == 0, accept=accept, policy=job.alerts, now=utcnow()
+        )
+        result.changed += done.changed
         _update_run(conn, result)
+    return done.held
 
 
 def _land_page(

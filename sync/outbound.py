@@ -4,7 +4,9 @@
 may have changed since the last plan — stock rows at its source locations or open orders touched
 since then; every SKU on the first plan after start-up, when rules may have changed — and keep
 only those whose quantity differs from the last one queued (``channel_listing.planned_qty``).
-Nothing changed, nothing queued.
+Nothing changed, nothing queued. A channel is not planned at all while one of its source
+locations has never reported stock, or while a snapshot of a connector feeding it is held by the
+shrink guard (``sync.push_gate``): "no data yet" and "maybe wrong" are never pushed as numbers.
 
 **Queue.** Each change becomes an outbox message (topic ``stock.push``, partition = channel,
 key ``stock.push:<channel>:<sku>:<version>``) in the same transaction that bumps the listing's
@@ -38,6 +40,7 @@ from store.models import ChannelListing, Location, OrderLine, SalesOrder, StockL
 from store.outbox import Message, NewMessage, enqueue_many
 from store.upsert import NEW, upsert
 from sync.outbox import Delivered, Failed, Outcome, Retry
+from sync.push_gate import blockers
 from sync.sellable import UNALLOCATED, ChannelPolicy, Sellable, compute, load_inputs, others_locked
 
 TOPIC = "stock.push"
@@ -88,6 +91,12 @@ def _candidate_skus(
     )
 
 
+def channel_blockers(engine: Engine, policy: ChannelPolicy) -> dict[str, str]:
+    """Why ``policy``'s channel may not be planned now, per source location (empty: it may)."""
+    with engine.connect() as conn:
+        return blockers(conn, policy.sources)
+
+
 def plan(
     engine: Engine,
     policies: Sequence[ChannelPolicy],
@@ -96,8 +105,15 @@ def plan(
     since: datetime | None = None,
     batch: int = 500,
 ) -> Iterator[PlannedPush]:
-    """Yield the SKUs whose sellable quantity on ``channel`` differs from the last one queued."""
+    """Yield the SKUs whose sellable quantity on ``channel`` differs from the last one queued.
+
+    Nothing while the channel is blocked (``channel_blockers``); the reason is logged.
+    """
     policy = next(p for p in policies if p.channel == channel)
+    waiting = channel_blockers(engine, policy)
+    if waiting:
+        log.info("channel not planned", channel=channel, why="; ".join(waiting.values()))
+        return
     after = ""
     while True:
         with engine.connect() as conn:
