@@ -14,7 +14,9 @@ Raised by the sync engine as it runs (``raise_condition`` / ``clear_condition``,
 transaction), each resolved by the run that finds it cleared:
 
 - ``snapshot_held``: a stock snapshot would zero too much of its source and waits for a person
-  (``sync.snapshot_guard``).
+  (``sync.snapshot_guard``);
+- ``cursor_ahead``: records dated past the run's start (plus the allowed clock skew) held the
+  cursor back (``sync.cursor_cap``).
 """
 
 from __future__ import annotations

@@ -245,6 +245,11 @@ class KingdeeConnector(Connector):
     @property
     def streams(self) -> Mapping[str, Stream]:
         return STREAMS
+
+    @property
+    def cursor_timezone(self) -> str:
+        return "Asia/Shanghai"  # FModifyDate is the server's local time, without a zone
+
     def fetch(self, stream: str, cursor: str | None) -> Iterator[Page]:
         spec = self.stream(stream)
         with self._naming(spec.name):

@@ -12,7 +12,9 @@ For each page the connector yields (the HTTP call happens *outside* any transact
 A crash anywhere loses nothing and duplicates nothing: a page either landed with its cursor or
 not at all, and re-reading a landed page is a no-op (idempotent reconciliation). Cursors are
 inclusive; records repeated at the boundary are de-duplicated by key. A look-back ``lag``
-re-reads a window before an ISO-timestamp cursor to catch late updates.
+re-reads a window before an ISO-timestamp cursor to catch late updates. A cursor never moves past
+the run's start plus the stream's clock skew (``sync.cursor_cap``): a record dated in the future
+is applied, but cannot hide the records that arrive after it.
 
 A stock snapshot (a ``snapshot`` stream named ``stock`` read from no cursor) ends with the shrink
 guard (``sync.snapshot_guard``): its zeros are applied only if they are not too many, else the
@@ -35,6 +37,7 @@ import structlog
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from alerts.notify import AlertPolicy
+from alerts.operational import Condition, clear_condition, raise_condition
 from connectors.base import Connector, Page
 from mapping.errors import ErpsyncError, LeaseLost, PermanentError
 from mapping.records import Order, Product, Record, StockLevel, StockMove, utcnow
@@ -42,6 +45,7 @@ from store.db import retry_on_lock_conflict
 from store.models import SyncCursor, SyncRun
 from store.upsert import NEW, upsert
 from sync import lease as leases
+from sync.cursor_cap import CursorClock, cap_cursor, describe
 from sync.order_sync import reconcile_orders
 from sync.prefetch import prefetch
 from sync.quarantine import Refused, quarantine_records, resolve_records
@@ -50,6 +54,7 @@ from sync.snapshot_guard import DEFAULT_MAX_SHRINK, Snapshot, finish_snapshot
 from sync.stock_sync import reconcile_stock, reconcile_stock_moves
 
 log = structlog.get_logger("erpsync.sync")
+CURSOR_AHEAD = "cursor_ahead"
 
 
 @dataclass
@@ -87,7 +92,9 @@ class StreamJob:
     snapshot_missing: str = "zero"
     #: the share of its source's rows a snapshot may zero before it is held for a person
     max_shrink: float = DEFAULT_MAX_SHRINK
-    #: who hears about operational alerts the run raises (a held snapshot)
+    #: how the stream's cursor relates to time (the cursor cap)
+    clock: CursorClock = field(default_factory=CursorClock)
+    #: who hears about operational alerts the run raises (held snapshot, records from the future)
     alerts: AlertPolicy = field(default_factory=AlertPolicy)
     #: reconciles this stream's pages instead of the default for its record type
     reconcile: Callable[[Connection, Any, PageContext], Outcome] | None = None
@@ -103,6 +110,9 @@ class RunResult:
     quarantined: int = 0
     cursor: str | None = None
     error: str | None = None
+    started_at: datetime | None = None
+    #: a page's cursor stood past the run's start plus the skew and was held back
+    capped: bool = False
 
 
 #: called after each committed page (progress bars, tests that simulate a crash between pages)
@@ -159,7 +169,13 @@ def run_stream(
         log.info("stream busy", connector=name, stream=stream)
         return RunResult(run_id=0, status="busy")
     saved = None if full else load_cursor(engine, name, stream)
-    result = RunResult(run_id=_start_run(engine, name, stream, owner, saved), status="running", cursor=saved)
+    started = utcnow()
+    result = RunResult(
+        run_id=_start_run(engine, name, stream, owner, saved, started=started),
+        status="running",
+        cursor=saved,
+        started_at=started,
+    )
     bound = log.bind(connector=name, stream=stream, run=result.run_id)
     bound.info("run started", cursor=saved, full=full)
     # only a read from the very start (no cursor, not a replay) sees everything a snapshot lists;
@@ -179,6 +195,8 @@ def run_stream(
                 break
         else:
             held = _finish_snapshot(engine, job, lease, result, accept=accept_shrink) if snapshot else None
+            if result.cursor is not None and not result.capped:
+                _clear_cursor_alert(engine, job)
             result.status, result.error = ("held", held) if held else ("ok", None)
     except LeaseLost as exc:
         result.status, result.error = "failed", str(exc)
@@ -210,6 +228,12 @@ def _finish_snapshot(
         result.changed += done.changed
         _update_run(conn, result)
     return done.held
+
+
+def _clear_cursor_alert(engine: Engine, job: StreamJob) -> None:
+    """A complete read whose cursors all stood before the limit: the records from the future are due."""
+    with engine.begin() as conn:
+        clear_condition(conn, job.alerts, CURSOR_AHEAD, f"{job.connector.name}/{job.stream}", utcnow())
 
 
 def _land_page(
@@ -248,12 +272,25 @@ def _land_page(
             resolve_records(conn, name, stream, [k for k in mapped.records if k not in refused_keys])
         quarantine_records(conn, name, stream, refused)
         if page.cursor is not None:
-            _save_cursor(conn, name, stream, page.cursor)
-            after.cursor = page.cursor
+            after.cursor = _capped_cursor(conn, job, after, page.cursor)
+            _save_cursor(conn, name, stream, after.cursor)
         after.quarantined += len({r.key for r in refused})
         _update_run(conn, after)
     # only now, with the page committed, does the run's own view move on
     result.__dict__.update(after.__dict__)
+
+
+def _capped_cursor(conn: Connection, job: StreamJob, result: RunResult, value: str) -> str:
+    """The cursor to save for a page: held at the run's start plus the skew (and an alert raised)."""
+    started = result.started_at or utcnow()
+    capped = cap_cursor(value, started, job.clock)
+    if capped.ahead is not None:
+        result.capped = True
+        subject = f"{job.connector.name}/{job.stream}"
+        reason = describe(capped, job.clock)
+        log.warning("cursor held back", connector=job.connector.name, stream=job.stream, reason=reason)
+        raise_condition(conn, job.alerts, Condition(CURSOR_AHEAD, subject, "warning", reason), utcnow())
+    return capped.value
 
 
 def _save_cursor(conn: Connection, connector: str, stream: str, value: str) -> None:
@@ -266,7 +303,9 @@ def _save_cursor(conn: Connection, connector: str, stream: str, value: str) -> N
     )
 
 
-def _start_run(engine: Engine, connector: str, stream: str, owner: str, cursor: str | None) -> int:
+def _start_run(
+    engine: Engine, connector: str, stream: str, owner: str, cursor: str | None, *, started: datetime
+) -> int:
     with engine.begin() as conn:
         res = conn.execute(
             insert(SyncRun).values(
@@ -274,7 +313,7 @@ def _start_run(engine: Engine, connector: str, stream: str, owner: str, cursor: 
                 stream=stream,
                 owner=owner,
                 status="running",
-                started_at=utcnow(),
+                started_at=started,
                 cursor_before=cursor,
             )
         )
