@@ -63,12 +63,11 @@ class ChannelPlanner:
         started = utcnow()
         policy = next(p for p in self.policies if p.channel == self.channel)
         try:
-            if channel_blockers(self.engine, policy):
-                self.since = None
-                return 0
+            blocked = bool(channel_blockers(self.engine, policy))
+            # a blocked channel plans nothing (the planner logs why)
             queued = plan_and_enqueue(self.engine, self.policies, self.channel, since=self.since)
-            # blocked while planning (a snapshot held meanwhile): plan everything next time
-            self.since = None if channel_blockers(self.engine, policy) else started
+            # blocked before or while planning (a snapshot held meanwhile): plan everything next time
+            self.since = None if blocked or channel_blockers(self.engine, policy) else started
         finally:
             leases.release(self.engine, lease)
         return queued

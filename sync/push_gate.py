@@ -20,10 +20,11 @@ ask. Each is one or two queries.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Row, exists, select
 
 from store.models import Location, SnapshotHold, StockLevel, StockReport
 from store.upsert import upsert
@@ -58,32 +59,17 @@ def mark_snapshot_complete(conn: Connection, connector: str, now: datetime) -> N
 def blockers(conn: Connection, sources: Iterable[str]) -> dict[str, str]:
     """Why each of these locations may not feed a channel now, by location code (absent: it may)."""
     codes = sorted(set(sources))
-    found: dict[str, str] = {}
-    holds = {
-        h.connector: h
-        for h in conn.execute(select(SnapshotHold.connector, SnapshotHold.stream, SnapshotHold.rows_to_zero))
-    }
     locations = conn.execute(
         select(Location.id, Location.code, Location.stock_source).where(Location.code.in_(codes))
     ).all()
-    reported = {
-        (loc, connector)
-        for loc, connector in conn.execute(
-            select(StockReport.location_id, StockReport.connector).where(
-                StockReport.location_id.in_([loc.id for loc in locations])
-            )
-        )
-    }
-    booked = set(
-        conn.execute(
-            select(StockLevel.location_id)
-            .where(StockLevel.location_id.in_([loc.id for loc in locations]))
-            .distinct()
-        ).scalars()
-    )
+    found = {code: f"waiting for first stock report from {code} (not a known location)" for code in codes}
+    for code in (loc.code for loc in locations):
+        del found[code]
+    holds = {h.connector: h for h in conn.execute(select(SnapshotHold))}
     feeding = _feeding(conn, [loc.id for loc in locations], set(holds)) if holds else {}
+    waiting = _not_reported(conn, locations)
     for loc in locations:
-        held = sorted({loc.stock_source} & set(holds) | feeding.get(loc.id, set()))
+        held = sorted(({loc.stock_source} & set(holds)) | feeding.get(loc.id, set()))
         if held:
             h = holds[held[0]]
             found[loc.code] = (
@@ -91,14 +77,28 @@ def blockers(conn: Connection, sources: Iterable[str]) -> dict[str, str]:
                 f"{h.rows_to_zero} row(s); if that is right: "
                 f"erpsync sync {h.connector} {h.stream} --accept-shrink"
             )
-        elif loc.stock_source is not None and (loc.id, loc.stock_source) not in reported:
-            found[loc.code] = f"waiting for first stock report from {loc.code} (by {loc.stock_source})"
-        elif loc.stock_source is None and loc.id not in booked:
-            found[loc.code] = f"waiting for first stock report from {loc.code}"
-    for code in codes:
-        if code not in {loc.code for loc in locations}:
-            found[code] = f"waiting for first stock report from {code} (not a known location)"
+        elif loc.id in waiting:
+            by = f" (by {loc.stock_source})" if loc.stock_source else ""
+            found[loc.code] = f"waiting for first stock report from {loc.code}{by}"
     return found
+
+
+def _not_reported(conn: Connection, locations: Sequence[Row[Any]]) -> set[int]:
+    """Ids of these locations that have not reported yet (see the module docstring)."""
+    reported = set(
+        conn.execute(
+            select(StockReport.location_id, StockReport.connector).where(
+                StockReport.location_id.in_([loc.id for loc in locations])
+            )
+        ).tuples()
+    )
+    waiting = {loc.id for loc in locations if loc.stock_source and (loc.id, loc.stock_source) not in reported}
+    kept = [loc.id for loc in locations if not loc.stock_source]
+    if kept:  # erpsync keeps their books: any stock recorded there (one indexed EXISTS each)
+        booked = exists().where(StockLevel.location_id == Location.id)
+        recorded = set(conn.execute(select(Location.id).where(Location.id.in_(kept), booked)).scalars())
+        waiting |= set(kept) - recorded
+    return waiting
 
 
 def _feeding(conn: Connection, location_ids: list[int], held: set[str]) -> dict[int, set[str]]:
