@@ -212,7 +212,7 @@ def test_create_sales_order_once_per_ref(tryton: Tryton) -> None:
         SalesDocLine("BOX-6", 12, "3.00"),
         SalesDocLine("BOX-6", 7, "3.00"),
     )
-    doc = SalesDoc(ref="shop/1001", customer=None, currency="CNY", lines=lines)
+    doc = SalesDoc(ref="shop/1001", customer=None, currency="CNY", lines=lines, location="WH1")
 
     sale_id = conn.create_sales_order(doc)
     assert conn.create_sales_order(doc) == sale_id
