@@ -8,7 +8,8 @@ clears:
 - ``unmapped_sku``: records of a stream wait in quarantine for a SKU binding;
 - ``negative_stock``: a source reported negative on-hand;
 - ``dispatch_sla``: a dispatch instruction was not acknowledged in time (re-sent, escalated);
-- ``drift``: a channel shows a quantity off by more than the tolerance (from the drift check).
+- ``drift``: a channel shows a quantity off by more than the tolerance from what erpsync last
+  pushed there (from the drift check).
 """
 
 from __future__ import annotations

@@ -108,14 +108,14 @@ class DriftAlerts:
     def __call__(self) -> int:
         drifts = check_drift(
             self.engine, self.policies, self.channel, tolerance=self.tolerance, correct=self.correct
-        )
+        ).drifts
         active = [
             Condition(
                 "drift",
                 f"{self.channel.name}:{d.sku}",
                 "warning",
                 f"{self.channel.name} shows {d.actual if d.actual is not None else 'nothing'} for {d.sku}, "
-                f"it should show {d.expected}" + (" (correction queued)" if self.correct else ""),
+                f"erpsync last pushed {d.expected}" + (" (correction queued)" if self.correct else ""),
             )
             for d in drifts
         ]

@@ -17,7 +17,7 @@ from erpsync.wiring import channel_policies, stock_channels
 from mapping.errors import ConfigError
 from store.bindings import reverse_bindings
 from store.models import ChannelListing, Location, Outbox, StockLevel
-from sync.drift import check_drift
+from sync.drift import DriftReport, check_drift
 from sync.outbound import TOPIC, PushHandler, plan, plan_and_enqueue
 from sync.outbox import OutboxWorker
 from sync.sellable import ChannelPolicy, compute, load_inputs, others_locked
@@ -189,20 +189,20 @@ def stock_drift(
     channel: Annotated[str | None, typer.Option("--channel", "-c", help="Only this channel.")] = None,
     tolerance: Annotated[int, typer.Option(help="Report only differences larger than this.")] = 0,
     correct: Annotated[
-        bool, typer.Option("--correct", help="Queue pushes that fix the differences.")
+        bool, typer.Option("--correct", help="Queue pushes of the current quantity where they differ.")
     ] = False,
 ) -> None:
-    """Read what each channel shows and compare it with what it should show (exit 1 on drift)."""
+    """Read what each channel shows and compare it with what was last pushed there (exit 1 on drift)."""
     app_ctx = app_context(ctx)
     policies, chosen = _policies(app_ctx, channel)
     connectors = stock_channels(app_ctx.config)
-    table = Table("channel", "sku", "channel sku", "should show", "shows", "difference")
-    drifts = []
+    table = Table("channel", "sku", "channel sku", "last pushed", "shows", "difference")
+    report = DriftReport()
     for policy in chosen:
-        drifts += check_drift(
+        report += check_drift(
             app_ctx.engine, policies, connectors[policy.channel], tolerance=tolerance, correct=correct
         )
-    for d in drifts:
+    for d in report.drifts:
         table.add_row(
             d.channel,
             d.sku,
@@ -211,9 +211,14 @@ def stock_drift(
             "-" if d.actual is None else str(d.actual),
             f"{d.difference:+d}",
         )
-    out.print(table if drifts else "no drift: every channel shows what it should")
-    if drifts:
-        out.print(f"{len(drifts)} difference(s)" + ("; corrections queued" if correct else ""))
+    out.print(table if report.drifts else "no drift: every channel shows what erpsync last pushed there")
+    out.print(
+        f"compared {report.compared} SKU(s) with the quantity last pushed (in the channel's units); "
+        f"skipped {report.in_flight} with a push still queued or in flight "
+        f"and {report.never_pushed} never pushed"
+    )
+    if report.drifts:
+        out.print(f"{len(report.drifts)} difference(s)" + ("; corrections queued" if correct else ""))
         raise typer.Exit(1)
 
 

@@ -233,9 +233,13 @@ def test_stock_flows_from_erp_to_the_shop_with_a_rule_limited_sku(
     assert cli(config, "stock", "push") == 0  # nothing changed: nothing is sent again
     assert len(sim.state.pushes) == pushed
     assert cli(config, "stock", "drift") == 0
-    assert "no drift" in capsys.readouterr().out
+    said = " ".join(capsys.readouterr().out.split())
+    assert "no drift" in said
+    assert re.search(r"compared [1-9]\d* SKU\(s\) with the quantity last pushed", said)
+    assert "skipped 0 with a push still queued or in flight and 0 never pushed" in said
     sim.state.shown["TEA-002"] += 5  # someone edits the shop by hand
     assert cli(config, "stock", "drift", "--correct") == 1
+    assert re.search(r"TEA-002 .* -?\d+ .* \+5 ", " ".join(capsys.readouterr().out.split()))
     assert cli(config, "stock", "push") == 0
     assert sim.state.shown["TEA-002"] == available("TEA-002") * 90 // 100 - 1
 
