@@ -117,8 +117,10 @@ def stock_plan(
     policies, chosen = _policies(app_ctx, channel)
     table = Table("channel", "sku", "now queued", "would push", "rule")
     count = 0
+    unbound: dict[str, list[str]] = {}
     for policy in chosen:
-        for p in plan(app_ctx.engine, policies, policy.channel):
+        skipped = unbound.setdefault(policy.channel, [])
+        for p in plan(app_ctx.engine, policies, policy.channel, unbound=skipped):
             table.add_row(
                 p.channel,
                 p.sku,
@@ -132,6 +134,13 @@ def stock_plan(
     )
     if count:
         out.print(f"{count} change(s) would be pushed")
+    for name, skus in unbound.items():
+        if skus:
+            shown = ", ".join(skus[:10]) + (", …" if len(skus) > 10 else "")
+            out.print(
+                f"{name}: {len(skus)} SKU(s) skipped, no SKU binding for this channel (skus: bound): {shown}",
+                markup=False,
+            )
 
 
 @stock_app.command("report")
@@ -214,8 +223,9 @@ def stock_drift(
     out.print(table if report.drifts else "no drift: every channel shows what erpsync last pushed there")
     out.print(
         f"compared {report.compared} SKU(s) with the quantity last pushed (in the channel's units); "
-        f"skipped {report.in_flight} with a push still queued or in flight "
-        f"and {report.never_pushed} never pushed"
+        f"skipped {report.in_flight} with a push still queued or in flight, "
+        f"{report.never_pushed} never pushed"
+        + (f" and {report.unbound} without a SKU binding (skus: bound)" if report.unbound else "")
     )
     if report.drifts:
         out.print(f"{len(report.drifts)} difference(s)" + ("; corrections queued" if correct else ""))
@@ -231,9 +241,10 @@ def stock_push(
     app_ctx = app_context(ctx)
     policies, chosen = _policies(app_ctx, channel)
     queued = sum(plan_and_enqueue(app_ctx.engine, policies, p.channel) for p in chosen)
+    bound = {p.channel for p in policies if p.bound}
     worker = OutboxWorker(
         app_ctx.engine,
-        {TOPIC: PushHandler(app_ctx.engine, stock_channels(app_ctx.config))},
+        {TOPIC: PushHandler(app_ctx.engine, stock_channels(app_ctx.config), bound=bound)},
         per_partition={TOPIC: 250},
     )
     stats = step = worker.run_once()

@@ -132,7 +132,7 @@ def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -
     worker = OutboxWorker(
         engine,
         {
-            TOPIC: PushHandler(engine, channels),
+            TOPIC: PushHandler(engine, channels, bound={p.channel for p in policies if p.bound}),
             dispatch.SEND_TOPIC: InstructionHandler(engine, dispatch_sender(cfg), unsealer(cfg)),
             dispatch.FULFIL_TOPIC: FulfilmentHandler(engine, fulfilment_channels(cfg)),
             ALERT_TOPIC: notify_handler(cfg),

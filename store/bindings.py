@@ -1,4 +1,5 @@
-"""SKU bindings in the database: load the ones a page needs (one query), import many at once."""
+"""SKU bindings in the database: load the ones a page needs (one query), import many at once,
+and the reverse way: which of our SKUs a channel knows, under which SKU and unit."""
 
 from __future__ import annotations
 
@@ -46,6 +47,17 @@ def save_bindings(conn: Connection, bindings: Iterable[SkuBinding]) -> int:
         update={"sku": NEW, "uom_factor": NEW, "updated_at": NEW},
     )
     return len(rows)
+
+
+def bound_skus(conn: Connection, system: str, skus: Iterable[str]) -> set[str]:
+    """Those of our ``skus`` that have a binding for ``system`` (one query)."""
+    wanted = sorted(set(skus))
+    if not wanted:
+        return set()
+    rows = conn.execute(
+        select(BindingRow.sku).where(BindingRow.system == system, BindingRow.sku.in_(wanted)).distinct()
+    )
+    return set(rows.scalars())
 
 
 def reverse_bindings(conn: Connection, channel: str, skus: Sequence[str]) -> dict[str, tuple[str, int]]:

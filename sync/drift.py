@@ -6,8 +6,10 @@ read back from the channel (``StockChannel.read_stock``), in batches. A differen
 or something else changed the channel (a manual edit, a sale erpsync has not imported yet) — a
 stock change at the source is not drift: the planner pushes it. SKUs whose newest change is still
 queued or in flight are skipped (the channel is about to change), and so are SKUs never pushed
-(nothing to compare with). Differences above ``tolerance`` are reported, and with ``correct``
-the current sellable quantity is queued as a new push (through the outbox like any other change).
+(nothing to compare with) and, on a channel with ``skus: bound``, SKUs without a binding for it
+(the channel does not know them under our SKU). Differences above ``tolerance`` are reported,
+and with ``correct`` the current sellable quantity is queued as a new push (through the outbox
+like any other change).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy import Connection, Engine, select
 
 from connectors.base import StockChannel
 from mapping.records import utcnow
-from store.bindings import reverse_bindings
+from store.bindings import bound_skus, reverse_bindings
 from store.models import ChannelListing, Outbox
 from store.upsert import NEW, upsert
 from sync.outbound import TOPIC, PlannedPush, enqueue
@@ -47,12 +49,14 @@ class DriftReport:
     compared: int = 0
     in_flight: int = 0  # a push still queued or being delivered: the channel is about to change
     never_pushed: int = 0
+    unbound: int = 0  # a channel with ``skus: bound`` that has no binding for the SKU
 
     def __iadd__(self, other: DriftReport) -> DriftReport:
         self.drifts += other.drifts
         self.compared += other.compared
         self.in_flight += other.in_flight
         self.never_pushed += other.never_pushed
+        self.unbound += other.unbound
         return self
 
 
@@ -112,9 +116,13 @@ def check_drift(
             waiting = _in_flight(conn, channel.name, listed)
             pushed = {row.sku: row.last_pushed for row in listed if row.sku not in waiting}
             compared = {sku: qty for sku, qty in pushed.items() if qty is not None}
+            report.never_pushed += len(pushed) - len(compared)
+            if policy.bound:  # its SKUs are known to the channel only through their bindings
+                bound = bound_skus(conn, channel.name, compared)
+                report.unbound += len(compared) - len(bound)
+                compared = {sku: qty for sku, qty in compared.items() if sku in bound}
             external = reverse_bindings(conn, channel.name, sorted(compared))
         report.in_flight += len(waiting)
-        report.never_pushed += len(pushed) - len(compared)
         report.compared += len(compared)
         if not compared:
             continue
