@@ -134,7 +134,10 @@ def orders_process(ctx: typer.Context) -> None:
     app_ctx = app_context(ctx)
     prepare_store(app_ctx)
     stats = process_orders(app_ctx.engine, order_settings(app_ctx.config))
-    out.print(f"dispatched {stats.dispatched}, on hold {stats.held}, to route again {stats.retried}")
+    out.print(
+        f"dispatched {stats.dispatched}, on hold {stats.held}, to route again {stats.retried}"
+        + (f" ({stats.revalidated} held order(s) validated again)" if stats.revalidated else "")
+    )
 
 
 @orders_app.command("return")
