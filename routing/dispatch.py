@@ -46,6 +46,14 @@ class Forbidden(ErpsyncError):
     """The caller may not act on this location's instructions."""
 
 
+class NotAllowed(ErpsyncError):
+    """The instruction's state refuses the change (a re-send of a shipped one, a parcel too many)."""
+
+
+#: states in which the warehouse still has something to do, so a re-send can help
+RESENDABLE = (*OPEN, "acknowledged", "partially_shipped")
+
+
 def _instruction(conn: Connection, number: str, locations: set[str] | None, *, lock: bool = True) -> Any:
     query = (
         select(DispatchInstruction.__table__, Location.code.label("location_code"))
@@ -286,9 +294,15 @@ def list_instructions(
 
 
 def resend(engine: Engine, number: str) -> None:
-    """Queue an instruction again now (a person asked for it)."""
+    """Queue an instruction again now (a person asked for it); ``NotAllowed`` once nothing is left to do."""
     with engine.begin() as conn:
         di = _instruction(conn, number, None)
+        if di.status not in RESENDABLE:
+            raise NotAllowed(
+                f"dispatch instruction {number} is {di.status}: a re-send would ask its warehouse to "
+                "ship it again, so it is not queued",
+                hint=f"only {', '.join(RESENDABLE)} instructions can be re-sent",
+            )
         count = di.send_count + 1
         queue_send(conn, di.id, di.number, di.location_code, attempt=count)
         conn.execute(
@@ -301,6 +315,7 @@ def resend(engine: Engine, number: str) -> None:
 __all__ = [
     "Forbidden",
     "InstructionHandler",
+    "NotAllowed",
     "NotFound",
     "acknowledge",
     "request_recalls",
