@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -28,6 +29,7 @@ from mapping.records import utcnow
 from routing.delivery import DispatchSender
 from store import orders as lifecycle
 from store import stock
+from store.db import retry_on_lock_conflict
 from store.models import Allocation, DispatchInstruction, Location, OrderLine, Product, SalesOrder
 from store.outbox import Message, enqueue
 from sync.outbox import Delivered, Outcome, Retry
@@ -151,7 +153,10 @@ class InstructionHandler:
         return outcomes + [waiting] * (len(messages) - len(outcomes))
 
     def _sent(self, instruction_id: int, kind: str) -> None:
-        now = utcnow()
+        # run again if chosen as a deadlock victim: the instruction went out, its state must say so
+        retry_on_lock_conflict(partial(self._record_sent, instruction_id, kind, utcnow()))
+
+    def _record_sent(self, instruction_id: int, kind: str, now: datetime) -> None:
         with self.engine.begin() as conn:
             if kind == "recall":
                 conn.execute(

@@ -18,7 +18,9 @@ what the channel accepted last. On a conflict the channel reports what it has no
 units erpsync has not imported yet); erpsync then sends ``min(planned, actual)`` against that
 value — never more than either side believes — and the next plan corrects it once the orders
 are in. A channel that is down raises ``RetriableError``: the worker retries the batch later,
-in order, and nothing is lost.
+in order, and nothing is lost. What a channel accepted is recorded in a transaction that is run
+again when the database picks it as a deadlock victim (or a lock wait times out): a push whose
+result could not be recorded would otherwise be sent a second time.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import structlog
 from sqlalchemy import Connection, Engine, select, union
@@ -34,6 +37,7 @@ from connectors.base import PushResult, StockChannel, StockUpdate
 from mapping.errors import ConnectorError, RetriableError
 from mapping.records import utcnow
 from store.bindings import reverse_bindings
+from store.db import retry_on_lock_conflict
 from store.models import ChannelListing, Location, OrderLine, SalesOrder, StockLevel
 from store.outbox import Message, NewMessage, enqueue_many
 from store.upsert import NEW, upsert
@@ -289,9 +293,11 @@ class PushHandler:
         return channel.push_stock([StockUpdate(update.sku, qty, actual, update.ref + ":cas")])[0]
 
     def _record(self, channel: str, accepted: Mapping[str, int]) -> None:
-        if not accepted:
-            return
-        now = utcnow()
+        """Remember what the channel accepted; a deadlock victim is run again, never left unrecorded."""
+        if accepted:
+            retry_on_lock_conflict(partial(self._record_once, channel, accepted, utcnow()))
+
+    def _record_once(self, channel: str, accepted: Mapping[str, int], now: datetime) -> None:
         with self.engine.begin() as conn:
             upsert(
                 conn,
