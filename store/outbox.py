@@ -20,6 +20,7 @@ locks rows with ``FOR UPDATE SKIP LOCKED`` (MySQL 8, MariaDB 10.6+), so two work
 same message; on SQLite every transaction begins with ``BEGIN IMMEDIATE`` and writers serialise.
 A claim that outlives ``claimed_until`` may be taken by another worker; the ``mark_*`` functions
 only change messages still claimed by the calling worker and return how many they changed.
+:func:`release_claims_of_gone` frees the claims of a provably ended process (``store.owners``).
 
 Lock conflicts: :func:`claim`, the ``mark_*`` functions and :func:`release` each run one short
 transaction that is run again when the database picks it as a deadlock victim or a lock wait
@@ -52,6 +53,7 @@ from connectors.redact import redact_text
 from mapping.records import utcnow
 from store.db import retry_on_lock_conflict
 from store.models import Outbox
+from store.owners import is_gone
 
 MAX_ERROR_CHARS = 2000
 #: rows per INSERT statement in :func:`enqueue_many` (keeps under SQLite's bound-parameter limit)
@@ -311,6 +313,18 @@ def release(engine: Engine, ids: Sequence[int], worker: str) -> int:
     if not ids:
         return 0
     return _changed(engine, ids, worker, {"claimed_by": None, "claimed_until": None})
+
+
+def release_claims_of_gone(engine: Engine) -> int:
+    """How many pending messages claimed by a provably ended process (``store.owners``) were given back."""
+    with engine.connect() as conn:
+        claims = conn.execute(
+            select(Outbox.claimed_by, Outbox.id).where(_pending(), Outbox.claimed_by.is_not(None))
+        )
+        by_worker: dict[str, list[int]] = {}
+        for worker, message_id in claims:
+            by_worker.setdefault(worker, []).append(message_id)
+    return sum(release(engine, ids, worker) for worker, ids in by_worker.items() if is_gone(worker))
 
 
 def backlog(conn: Connection, topic: str | None = None) -> dict[str, int]:
