@@ -218,10 +218,12 @@ class ApiToken(_Section):
 
 
 class ApiConfig(_Section):
-    """The HTTP API: the ``host:port`` it listens on and the tokens it accepts."""
+    """The HTTP API: the ``host:port`` it listens on, the tokens it accepts, the largest request body."""
 
     listen: str = "127.0.0.1:8787"
     tokens: list[ApiToken] = Field(default_factory=list)
+    #: a larger request body is answered 413 before it is read
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     @field_validator("listen")
     @classmethod

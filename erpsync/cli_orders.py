@@ -244,8 +244,11 @@ def dispatch_ack(
 def dispatch_resend(
     ctx: typer.Context, number: Annotated[str, typer.Argument(help="Instruction number.")]
 ) -> None:
-    """Queue an instruction for delivery again."""
-    dispatch.resend(app_context(ctx).engine, number)
+    """Queue an instruction for delivery again (not once it is shipped or recalled: exit 2)."""
+    try:
+        dispatch.resend(app_context(ctx).engine, number)
+    except dispatch.NotAllowed as exc:
+        raise ConfigError(str(exc)) from None
     out.print(f"{number}: queued again")
 
 
@@ -259,7 +262,10 @@ def dispatch_ship(
 ) -> None:
     """Record a parcel for an instruction (all of it, or the given lines)."""
     lines = _parse_lines(line) if line else None
-    status = shipments.report_shipment(
-        app_context(ctx).engine, number, carrier=carrier, tracking_no=tracking, lines=lines
-    )
+    try:
+        status = shipments.report_shipment(
+            app_context(ctx).engine, number, carrier=carrier, tracking_no=tracking, lines=lines
+        )
+    except dispatch.NotAllowed as exc:  # more than is left, or nothing left: the command is wrong
+        raise ConfigError(str(exc)) from None
     out.print(f"{number}: parcel {tracking} recorded; order is {status}")

@@ -184,5 +184,6 @@ def build_api(engine: Engine, cfg: ErpsyncConfig, service: Service) -> ApiServer
             "tasks": len(service.tasks),
         },
         staleness=staleness_limits(cfg),
+        max_body_bytes=cfg.api.max_body_bytes,
     )
     return ApiServer(app, cfg.api.listen)

@@ -7,9 +7,10 @@
 dispatch and must be stopped). The location's :class:`DeliveryTarget` says how it receives them:
 
 - ``webhook``: a compact UTF-8 JSON ``POST`` with ``Idempotency-Key: <key>`` and the
-  :mod:`routing.signing` headers (a fresh nonce per attempt). 2xx: delivered; 408, 429, 5xx and
-  network errors: retried (after ``Retry-After`` seconds if sent); any other status (401/403
-  usually means the secrets differ): a dead letter with the status and a redacted excerpt.
+  :mod:`routing.signing` headers (bound to method, URL and body; a fresh nonce per attempt).
+  2xx: delivered; 408, 429, 5xx and network errors: retried (after ``Retry-After`` seconds if
+  sent); any other status (401/403 usually means the secrets differ): a dead letter with the
+  status and a redacted excerpt.
   Receivers answer 2xx to an idempotency key they already have.
 - ``csv``: ``<number>.csv`` (a recall: ``<number>.recall.csv``, so it never replaces an
   instruction the warehouse has not read yet) written atomically into ``folder``: a hidden
@@ -61,7 +62,7 @@ import structlog
 
 from connectors.http import parse_retry_after
 from connectors.redact import redact_text, redact_url, register_secret
-from routing.signing import sign
+from routing.signing import request_target, sign, whole_seconds
 from store.outbox import Message
 from sync.outbox import Delivered, Failed, Outcome, Retry
 
@@ -166,7 +167,14 @@ class DispatchSender:
         body = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {**_JSON_HEADERS, "Idempotency-Key": message.key}
         # A fresh nonce per attempt: a re-send after a lost response must not look like a replay.
-        headers |= sign(secret, body, timestamp=int(self._clock()), nonce=uuid.uuid4().hex)
+        headers |= sign(
+            secret,
+            body,
+            method="POST",
+            target=request_target(url),
+            timestamp=whole_seconds(self._clock()),
+            nonce=uuid.uuid4().hex,
+        )
         try:
             with self.session.post(
                 url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from functools import partial
 
 from sqlalchemy import Engine, insert, select
 
 from connectors.base import SalesDoc, SalesDocLine, SalesOrderSink
 from mapping.records import utcnow
+from store.db import retry_on_lock_conflict
 from store.models import AuditLog, DispatchInstruction, Location, OrderLine, SalesOrder
 from store.outbox import Message
 from sync.outbox import Delivered, Outcome, Retry
@@ -67,16 +69,19 @@ class ErpOrderHandler:
         for m in messages:
             doc = sales_doc(self.engine, m.payload["order_id"], self.unseal)
             erp_id = sink.create_sales_order(doc)
-            with self.engine.begin() as conn:
-                conn.execute(
-                    insert(AuditLog).values(
-                        at=utcnow(),
-                        actor=sink.name,
-                        action="erp_sales_order",
-                        target_type="order",
-                        target=doc.ref,
-                        details={"erp_id": erp_id},
-                    )
-                )
+            retry_on_lock_conflict(partial(self._record, sink.name, doc.ref, erp_id))
             outcomes.append(Delivered())
         return outcomes
+
+    def _record(self, sink: str, ref: str, erp_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(AuditLog).values(
+                    at=utcnow(),
+                    actor=sink,
+                    action="erp_sales_order",
+                    target_type="order",
+                    target=ref,
+                    details={"erp_id": erp_id},
+                )
+            )

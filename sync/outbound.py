@@ -21,7 +21,10 @@ units erpsync has not imported yet); erpsync then sends ``min(planned, actual)``
 value — never more than either side believes — and the next plan corrects it once the orders
 are in. A channel that is down raises ``RetriableError``: the worker retries the batch later,
 in order, and nothing is lost. A change of an unbound SKU queued for a bound channel (its binding
-removed meanwhile) is not sent: it fails naming the missing binding and is planned again.
+removed meanwhile) is not sent: it fails naming the missing binding and is planned again. What a
+channel accepted is recorded in a transaction that is run again when the database picks it as a
+deadlock victim (or a lock wait times out): a push whose result could not be recorded would
+otherwise be sent a second time.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import structlog
 from sqlalchemy import Connection, Engine, select, union, update
@@ -359,9 +363,11 @@ class PushHandler:
         return channel.push_stock([StockUpdate(update.sku, qty, actual, update.ref + ":cas")])[0]
 
     def _record(self, channel: str, accepted: Mapping[str, int]) -> None:
-        if not accepted:
-            return
-        now = utcnow()
+        """Remember what the channel accepted; a deadlock victim is run again, never left unrecorded."""
+        if accepted:
+            retry_on_lock_conflict(partial(self._record_once, channel, accepted, utcnow()))
+
+    def _record_once(self, channel: str, accepted: Mapping[str, int], now: datetime) -> None:
         with self.engine.begin() as conn:
             upsert(
                 conn,

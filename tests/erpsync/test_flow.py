@@ -292,3 +292,14 @@ def test_orders_are_routed_explained_dispatched_and_shipped_from_the_cli(
     assert "tracking SF100" in shown
     assert cli(config, "dispatch", "ack", "DI-NOPE") == 1
     assert "no dispatch instruction DI-NOPE" in capsys.readouterr().err
+    # a shipped instruction: the same parcel again is fine, anything more is a wrong command (exit 2)
+    assert cli(config, "dispatch", "ship", number.group(1), "--carrier", "SF", "--tracking", "SF100") == 0
+    assert cli(config, "dispatch", "ship", number.group(1), "--carrier", "SF", "--tracking", "SF101") == 2
+    assert (
+        f"dispatch instruction {number.group(1)} is shipped: nothing is left to ship"
+        in capsys.readouterr().err
+    )
+    assert cli(config, "dispatch", "resend", number.group(1)) == 2
+    refused = capsys.readouterr()
+    assert f"dispatch instruction {number.group(1)} is shipped: a re-send would ask" in refused.err
+    assert "queued again" not in refused.out

@@ -82,11 +82,11 @@ class Receiver:
         self.order: dict[str, list[str]] = defaultdict(list)
         self.url = ""
 
-    def handle(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def handle(self, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         with self.lock:
             key = headers.get("Idempotency-Key", "")
             try:
-                verify(SECRET, headers, body, now=int(time.time()), seen=self.seen)
+                verify(SECRET, headers, body, method="POST", target=target, now=time.time(), seen=self.seen)
             except SignatureError as err:
                 self.calls.append((key, False))
                 return 401, {}, str(err).encode()
@@ -106,7 +106,7 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            status, headers, reply = state.handle(dict(self.headers.items()), body)
+            status, headers, reply = state.handle(self.path, dict(self.headers.items()), body)
             self.send_response(status)
             for name, value in {**headers, "Content-Length": str(len(reply))}.items():
                 self.send_header(name, value)
