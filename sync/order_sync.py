@@ -24,13 +24,12 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
 
 from mapping.records import Order, utcnow
 from store import orders as lifecycle
 from store import stock
 from store.models import Allocation, DispatchInstruction, OrderLine, SalesOrder
-from store.upsert import NEW, upsert
 from sync.reconcile import Outcome, PageContext
 
 #: prices keep four decimals (DECIMAL(18,4)); a pack price divided by its factor is rounded here
@@ -101,6 +100,11 @@ def _header(o: Order, digest: str, ctx: PageContext, now: Any) -> dict[str, Any]
     }
 
 
+def _changes(header: dict[str, Any]) -> dict[str, Any]:
+    """The columns a re-read order updates: its identity and creation time stay."""
+    return {k: v for k, v in header.items() if k not in ("channel", "external_id", "created_at")}
+
+
 def _lines(order_id: int, o: Order) -> list[dict[str, Any]]:
     return [
         {
@@ -161,6 +165,8 @@ def _after_dispatch(conn: Connection, order_id: int, o: Order, digest: str, now:
 
 def reconcile_orders(conn: Connection, records: Sequence[Order], ctx: PageContext) -> Outcome:
     """Insert new orders and apply changes by state; unchanged re-reads write nothing."""
+    # an order listed twice in a page (under two raw keys) lands once, in its last state
+    records = list({(o.channel, o.external_id): o for o in records}.values())
     keys = [(o.channel, o.external_id) for o in records]
     stored = {
         (ch, ext): (oid, digest, status)
@@ -194,29 +200,24 @@ def reconcile_orders(conn: Connection, records: Sequence[Order], ctx: PageContex
             replace.append((found[0], o, digest))
     if fresh:
         conn.execute(insert(SalesOrder), [_header(o, d, ctx, now) for o, d in fresh])
-        ids = dict(
-            conn.execute(
-                select(SalesOrder.external_id, SalesOrder.id).where(
+        # one external id may belong to several channels (a multi-store connector): map back by both
+        ids = {
+            (channel, external_id): oid
+            for channel, external_id, oid in conn.execute(
+                select(SalesOrder.channel, SalesOrder.external_id, SalesOrder.id).where(
                     tuple_(SalesOrder.channel, SalesOrder.external_id).in_(
                         [(o.channel, o.external_id) for o, _ in fresh]
                     )
                 )
             )
-            .tuples()
-            .all()
-        )
-        replace_ids = [(ids[o.external_id], o, d) for o, d in fresh]
+        }
+        replace_ids = [(ids[(o.channel, o.external_id)], o, d) for o, d in fresh]
     else:
         replace_ids = []
     if replace:
-        rows = [{**_header(o, d, ctx, now), "id": oid} for oid, o, d in replace]
-        upsert(
-            conn,
-            SalesOrder,
-            rows,
-            key=["id"],
-            update={k: NEW for k in rows[0] if k not in ("id", "created_at")},
-        )
+        # by id, with an UPDATE: an upsert would also match on (channel, external_id)
+        rows = [{**_changes(_header(o, d, ctx, now)), "order_id": oid} for oid, o, d in replace]
+        conn.execute(update(SalesOrder).where(SalesOrder.id == bindparam("order_id")), rows)
         conn.execute(delete(OrderLine).where(OrderLine.order_id.in_([oid for oid, _, _ in replace])))
     line_rows = [line for oid, o, _ in [*replace_ids, *replace] for line in _lines(oid, o)]
     if line_rows:
