@@ -53,6 +53,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from sqlalchemy import Connection, Engine, select
 
 from erpsync.metrics import health_report, metrics_registry
+from mapping.records import KEY
 from routing import dispatch, shipments
 from routing.signing import NonceStore, SignatureError, verify
 from store.models import DispatchInstruction, Location, SalesOrder
@@ -107,7 +108,7 @@ class ShippedLineIn(_Strict):
 
 class ShipmentIn(_Strict):
     carrier: str = Field(min_length=1, max_length=64)
-    tracking_no: str = Field(min_length=1, max_length=64)
+    tracking_no: Annotated[str, Field(min_length=1, max_length=64), KEY]
     lines: list[ShippedLineIn] | None = Field(default=None, min_length=1, description="null: everything")
     shipped_at: AwareDatetime | None = None
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy import Engine, select
 
 from erpsync.console import make_console
-from erpsync.context import AppContext, app_context
+from erpsync.context import AppContext, app_context, key_param
 from erpsync.wiring import channel_policies, stock_channels
 from mapping.errors import ConfigError
 from store.bindings import reverse_bindings
@@ -82,7 +82,7 @@ def _push_state(engine: Engine, channel: str, sku: str, sellable: int) -> str:
 @stock_app.command("explain")
 def stock_explain(
     ctx: typer.Context,
-    sku: Annotated[str, typer.Argument(help="Our SKU.")],
+    sku: Annotated[str, typer.Argument(help="Our SKU.", callback=key_param)],
     channel: Annotated[str | None, typer.Option("--channel", "-c", help="Only this channel.")] = None,
 ) -> None:
     """How each channel's number for SKU was derived, step by step, and where its push stands."""
@@ -147,8 +147,8 @@ def stock_plan(
 def stock_report(
     ctx: typer.Context,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
-    sku: Annotated[str | None, typer.Option(help="Only this SKU.")] = None,
-    location: Annotated[str | None, typer.Option(help="Only this location code.")] = None,
+    sku: Annotated[str | None, typer.Option(help="Only this SKU.", callback=key_param)] = None,
+    location: Annotated[str | None, typer.Option(help="Only this location code.", callback=key_param)] = None,
 ) -> None:
     """Stock levels by SKU and location: on hand, reserved, safety stock, available."""
     if fmt not in ("table", "csv", "json"):

@@ -1,7 +1,9 @@
 """SKU bindings: an external system's SKU and unit mapped to ours.
 
 A :class:`SkuBinding` says that ``external_sku`` in ``system`` is our ``sku``, and that one
-external unit is ``uom_factor`` base units (a channel selling packs of 6 has factor 6). A
+external unit is ``uom_factor`` base units (a channel selling packs of 6 has factor 6). Both
+SKUs follow the key rule of :mod:`mapping.records` (surrounding whitespace dropped, control
+characters refused), wherever a binding comes from. A
 :class:`Binder` applies the bindings of one system to canonical records: SKUs are rewritten,
 quantities multiplied by the factor and unit prices divided by it.
 
@@ -28,7 +30,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mapping.errors import RecordError
-from mapping.records import Order, OrderLine, Product, Record, Shipment, ShipmentLine, StockLevel, StockMove
+from mapping.records import (
+    Order,
+    OrderLine,
+    Product,
+    Record,
+    Shipment,
+    ShipmentLine,
+    StockLevel,
+    StockMove,
+    normalise_key,
+)
 
 __all__ = ["Binder", "BindingMode", "SkuBinding", "external_skus", "read_bindings_csv"]
 
@@ -49,6 +61,13 @@ class SkuBinding:
     def __post_init__(self) -> None:
         for name in ("system", "external_sku", "sku"):
             value = getattr(self, name)
+            if isinstance(value, str):
+                # the key rule of mapping.records: "A1 " is "A1" on every backend
+                try:
+                    value = normalise_key(value)
+                except ValueError as exc:
+                    raise ValueError(f"{name} {value!r} {exc}") from None
+                object.__setattr__(self, name, value)
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name} must be non-empty text, got {value!r}")
         if len(self.sku) > _SKU_MAX:
@@ -166,6 +185,11 @@ def _parse_row(row: Mapping[str, Any], default_system: str | None) -> tuple[SkuB
             problems.append(f"{column}: missing value")
         elif not values[column]:
             problems.append(f"{column}: empty")
+        else:
+            try:
+                normalise_key(str(values[column]))
+            except ValueError as exc:
+                problems.append(f"{column}: {exc}")
     sku = values["sku"] or ""
     if len(sku) > _SKU_MAX:
         problems.append(f"sku: longer than {_SKU_MAX} characters")

@@ -23,7 +23,8 @@ def load_bindings(conn: Connection, system: str, external_skus: Iterable[str]) -
             BindingRow.system == system, BindingRow.external_sku.in_(wanted)
         )
     )
-    return {ext: SkuBinding(system, ext, sku, factor) for ext, sku, factor in rows}
+    found = (SkuBinding(system, ext, sku, factor) for ext, sku, factor in rows)
+    return {b.external_sku: b for b in found}  # keyed as normalised (a row stored before the key rule)
 
 
 def save_bindings(conn: Connection, bindings: Iterable[SkuBinding]) -> int:

@@ -160,12 +160,15 @@ def reconcile_stock(conn: Connection, records: Sequence[StockLevel], ctx: PageCo
     new_levels: dict[Key, tuple[int, datetime]] = {}
     moves = []
     as_of: dict[Key, datetime] = {}
+    # a page may list one (SKU, location) twice: each reading is ledgered against the one before
+    level: dict[Key, tuple[int | None, int]] = {k: (v[0], v[1]) for k, v in existing.items()}
     for r, loc in accepted:
         key = (r.sku, loc)
         as_of[key] = r.as_of or now
-        old, reserved, _ = existing.get(key, (None, 0, 0))
+        old, reserved = level.get(key, (None, 0))
         if old == r.on_hand:
             continue
+        level[key] = (r.on_hand, reserved)
         new_levels[key] = (r.on_hand, as_of[key])
         moves.append(_move(ctx, key, r.on_hand - (old or 0), (r.on_hand, reserved), now))
     _write(conn, ctx, new_levels, moves, now)

@@ -140,3 +140,12 @@ def test_report_formats(config: Path, capsys: pytest.CaptureFixture[str]) -> Non
     data = json.loads(capsys.readouterr().out)
     assert {(r["sku"], r["available"]) for r in data} == {("TEA-001", 12), ("POT-020", 4)}
     assert cli(config, "stock", "report", "--format", "xml") == 2
+
+
+def test_report_arguments_follow_the_key_rule(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        cli(config, "stock", "report", "--format", "json", "--sku", "TEA-001 ", "--location", " DS-GZ") == 0
+    )
+    assert [(r["sku"], r["location"]) for r in json.loads(capsys.readouterr().out)] == [("TEA-001", "DS-GZ")]
+    assert cli(config, "stock", "report", "--sku", "TEA\t001") == 2
+    assert "control character U+0009" in capsys.readouterr().err
