@@ -4,6 +4,11 @@ A connector yields raw dicts; ``mapping`` turns them into these records; ``sync`
 the store. Quantities are integers in the SKU's base unit (after unit conversion); money is
 ``Decimal`` with an ISO 4217 currency; datetimes are timezone-aware UTC.
 
+A stock quantity as a source reports it (``StockLevel.on_hand``, ``StockMove.delta``) may be a
+decimal — 12.5 kg — until the SKU's binding multiplies it by its ``uom_factor`` (1000: kg -> g,
+12500); after that it must be a whole number of base units (``mapping.skus.Binder`` refuses it
+otherwise, saying how to fix it). Whole values are kept as ``int`` from the start.
+
 Each record has ``key``: the identity the engine de-duplicates and quarantines by.
 
 Keys — SKUs, location codes, order and move ids, dispatch and tracking numbers — follow one rule
@@ -56,7 +61,20 @@ def _key_input(value: Any) -> Any:
 #: the key rule for a record field; put it after the Field(...) limits (lengths apply to the result)
 KEY = BeforeValidator(_key_input)
 
+_MAX_DIGITS = 40
+
+
+def _count(value: int | Decimal) -> int | Decimal:
+    # a whole quantity is an int at once; a fraction waits for the binding's unit factor (and a
+    # huge exponent stays a Decimal, for the schema limits to refuse without building the int)
+    if isinstance(value, Decimal) and value.adjusted() <= _MAX_DIGITS and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+#: a stock quantity as the source reports it: whole, or a decimal a unit factor makes whole
+SourceQty = Annotated[int | Decimal, AfterValidator(_count)]
 Sku = Annotated[str, Field(min_length=1, max_length=64), KEY]
 LocationCode = Annotated[str, Field(min_length=1, max_length=64), KEY]
 
@@ -89,7 +107,7 @@ class StockLevel(Record):
 
     sku: Sku
     location: LocationCode
-    on_hand: int
+    on_hand: SourceQty
     as_of: UtcDatetime | None = None
 
     @property
@@ -102,7 +120,7 @@ class StockMove(Record):
 
     sku: Sku
     location: LocationCode
-    delta: int
+    delta: SourceQty
     move_id: Annotated[str, Field(min_length=1, max_length=191), KEY]
     at: UtcDatetime | None = None
 
