@@ -45,11 +45,12 @@ def normalise_key(value: str) -> str:
     stray blank: such a key is the same key. ``ValueError`` when one holds a control character.
     """
     key = value.strip()
-    bad = next((c for c in key if unicodedata.category(c) == "Cc"), None)
+    bad = next((c for c in key if unicodedata.category(c) in ("Cc", "Cs")), None)
     if bad is not None:
+        what = "control character" if unicodedata.category(bad) == "Cc" else "lone surrogate"
         raise ValueError(
-            f"contains the control character U+{ord(bad):04X} "
-            "(keys may not hold tabs, line breaks or other control characters)"
+            f"contains the {what} U+{ord(bad):04X} "
+            "(keys may not hold tabs, line breaks, other control characters or broken text)"
         )
     return key
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
@@ -29,11 +28,13 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, up
 from mapping.records import Order, utcnow
 from store import orders as lifecycle
 from store import stock
+from store.limits import column_limit
 from store.models import Allocation, DispatchInstruction, OrderLine, SalesOrder
 from sync.reconcile import Outcome, PageContext
 
-#: prices keep four decimals (DECIMAL(18,4)); a pack price divided by its factor is rounded here
-PRICE_STEP = Decimal("0.0001")
+#: money keeps the columns' scale (four decimals), rounded here once: a pack price divided by its
+#: factor, a channel's price with more decimals
+UNIT_PRICE, TOTAL = column_limit(OrderLine.unit_price), column_limit(SalesOrder.total)
 #: channel statuses (lower case) that mean the buyer's order is cancelled
 CANCELLED_STATUSES = frozenset(
     {
@@ -60,7 +61,8 @@ def is_cancelled(source_status: str | None) -> bool:
     return (source_status or "").strip().lower() in CANCELLED_STATUSES
 
 
-def _region(order: Order) -> str | None:
+def ship_region(order: Order) -> str | None:
+    """The ship-to's ``province/city/district`` path, as routing matches regions (None: no ship-to)."""
     addr = order.ship_to
     if addr is None:
         return None
@@ -87,9 +89,9 @@ def _header(o: Order, digest: str, ctx: PageContext, now: Any) -> dict[str, Any]
         "placed_at": o.placed_at,
         "source_updated_at": o.updated_at,
         "currency": o.currency,
-        "total": o.total,
+        "total": None if o.total is None else TOTAL.rounded(o.total),
         "customer_ref": o.customer_ref,
-        "ship_region": _region(o),
+        "ship_region": ship_region(o),
         "ship_postal": o.ship_to.postal_code if o.ship_to else None,
         "ship_to_missing": _missing(o),
         "ship_to_sealed": sealed,
@@ -114,7 +116,7 @@ def _lines(order_id: int, o: Order) -> list[dict[str, Any]]:
             "sku": line.sku,
             "description": line.description,
             "qty": line.qty,
-            "unit_price": line.unit_price.quantize(PRICE_STEP),
+            "unit_price": UNIT_PRICE.rounded(line.unit_price),
             "qty_shipped": 0,
             "qty_returned": 0,
         }
