@@ -47,6 +47,7 @@ from config.durations import Section as _Section
 from config.routing import DispatchConfig, EmailConfig, RoutingConfig
 from connectors.base import ConnectorSettings
 from mapping.errors import ConfigError
+from mapping.records import KEY
 
 DEFAULT_DATABASE_URL = "sqlite:///var/erpsync.db"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -118,8 +119,8 @@ class StreamConfig(_Section):
 class SkuBindingConfig(_Section):
     """This connector's SKU ``external_sku`` is our ``sku``; one of its units is ``uom_factor`` of ours."""
 
-    external_sku: str = Field(min_length=1, max_length=128)
-    sku: str = Field(min_length=1, max_length=64)
+    external_sku: Annotated[str, Field(min_length=1, max_length=128), KEY]
+    sku: Annotated[str, Field(min_length=1, max_length=64), KEY]
     uom_factor: int = Field(default=1, ge=1)
 
 

@@ -14,7 +14,8 @@ wins), plus ``_file``, ``_row`` (as the spreadsheet numbers it) and ``_sha256`` 
     numeric: [qty]          # checked; thousands separators dropped: "1,200" -> "1200"
     encoding: auto          # UTF-8 with or without BOM, else GB18030 (a superset of GBK)
 
-A stock field map for it: ``{sku: sku, location: location, on_hand: {path: qty, convert: [int]}}``.
+A stock field map for it: ``{sku: sku, location: location, on_hand: {path: qty, convert: [decimal]}}``
+(a decimal quantity, 12.5 kg, is made whole base units by the SKU binding's ``uom_factor``).
 
 Bad rows are still yielded (the field map quarantines them with its reason); those this connector
 can tell (an empty required cell, a non-numeric ``numeric`` cell) are also listed in a report in

@@ -239,7 +239,8 @@ class KingdeeConnector(Connector):
     Settings = KingdeeSettings
     default_mappings: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "products": {"sku": "FNumber", "name": "FName", "uom": "FBaseUnitId_FNumber"},
-        "stock": {"sku": "sku", "location": "location", "on_hand": {"path": "qty", "convert": ["int"]}},
+        # a decimal: 2.5 kg reaches the SKU binding, whose uom_factor makes it whole base units
+        "stock": {"sku": "sku", "location": "location", "on_hand": {"path": "qty", "convert": ["decimal"]}},
     }
 
     def __init__(self, name: str, settings: ConnectorSettings) -> None:

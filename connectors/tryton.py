@@ -90,7 +90,7 @@ def rpc_error(method: str, error: Any) -> ConnectorError:
 
 
 def whole(quantity: float | None) -> int | float:
-    """A quantity as an int when whole; others stay floats, for the field map's ``int`` to refuse."""
+    """A quantity as an int when whole; others stay floats (2.5 kg), for the SKU's unit factor."""
     value = float(quantity or 0)
     return int(value) if value.is_integer() else value
 
@@ -207,7 +207,8 @@ class TrytonConnector(Connector):
         "stock": {
             "sku": "sku",
             "location": "location",
-            "on_hand": {"path": "quantity", "convert": ["int"]},
+            # a decimal: 2.5 kg reaches the SKU binding, whose uom_factor makes it whole base units
+            "on_hand": {"path": "quantity", "convert": ["decimal"]},
             "as_of": {"path": "as_of", "convert": ["datetime"]},
         },
     }

@@ -22,6 +22,8 @@ from pydantic import (
     field_validator,
 )
 
+from mapping.records import KEY
+
 #: the most units one parcel line may hold (a larger number is a typo or an attack, never a parcel)
 MAX_QTY = 1_000_000_000
 # C0 and C1 controls, DEL, line and paragraph separators, bidirectional embeddings and isolates
@@ -61,7 +63,7 @@ class ShippedLineIn(_Strict):
 
 class ShipmentIn(_Strict):
     carrier: PlainText = Field(min_length=1, max_length=64)
-    tracking_no: PlainText = Field(min_length=1, max_length=64)
+    tracking_no: Annotated[PlainText, KEY] = Field(min_length=1, max_length=64)
     lines: list[ShippedLineIn] | None = Field(default=None, min_length=1, description="null: everything")
     shipped_at: AwareDatetime | None = None
 

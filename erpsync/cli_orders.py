@@ -9,7 +9,7 @@ from rich.table import Table
 from sqlalchemy import Connection, or_, select
 
 from erpsync.console import make_console
-from erpsync.context import app_context
+from erpsync.context import app_context, key_param
 from erpsync.wiring import order_settings
 from mapping.errors import ConfigError
 from routing import dispatch, shipments
@@ -30,7 +30,9 @@ def register(app: typer.Typer) -> None:
 
 def find_order(conn: Connection, ref: str) -> Any:
     """An order by ``channel/external_id``, external id, or internal id; ``ConfigError`` if unknown."""
+    ref = ref.strip()  # the key rule of mapping.records: "A1 " is "A1"
     channel, _, ext = ref.rpartition("/")
+    channel, ext = channel.strip(), ext.strip()
     query = select(SalesOrder.__table__)
     if channel:
         query = query.where(SalesOrder.channel == channel, SalesOrder.external_id == ext)
@@ -257,7 +259,7 @@ def dispatch_ship(
     ctx: typer.Context,
     number: Annotated[str, typer.Argument(help="Instruction number.")],
     carrier: Annotated[str, typer.Option(help="Carrier code, e.g. SF.")],
-    tracking: Annotated[str, typer.Option(help="Tracking number.")],
+    tracking: Annotated[str, typer.Option(help="Tracking number.", callback=key_param)],
     line: Annotated[list[str] | None, typer.Option(help="LINE_NO:QTY for a partial parcel (repeat).")] = None,
 ) -> None:
     """Record a parcel for an instruction (all of it, or the given lines)."""

@@ -12,11 +12,11 @@ from rich.table import Table
 from sqlalchemy import Engine, select
 
 from erpsync.console import make_console
-from erpsync.context import AppContext, app_context
+from erpsync.context import AppContext, app_context, key_param
 from erpsync.wiring import channel_policies, stock_channels
 from mapping.errors import ConfigError
 from store.bindings import reverse_bindings
-from store.models import ChannelListing, Location, Outbox, StockLevel
+from store.models import ChannelListing, Location, Outbox, Product, StockLevel
 from sync.drift import DriftReport, check_drift
 from sync.outbound import TOPIC, PushHandler, plan, plan_and_enqueue
 from sync.outbox import OutboxWorker
@@ -82,7 +82,7 @@ def _push_state(engine: Engine, channel: str, sku: str, sellable: int) -> str:
 @stock_app.command("explain")
 def stock_explain(
     ctx: typer.Context,
-    sku: Annotated[str, typer.Argument(help="Our SKU.")],
+    sku: Annotated[str, typer.Argument(help="Our SKU.", callback=key_param)],
     channel: Annotated[str | None, typer.Option("--channel", "-c", help="Only this channel.")] = None,
 ) -> None:
     """How each channel's number for SKU was derived, step by step, and where its push stands."""
@@ -147,15 +147,16 @@ def stock_plan(
 def stock_report(
     ctx: typer.Context,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
-    sku: Annotated[str | None, typer.Option(help="Only this SKU.")] = None,
-    location: Annotated[str | None, typer.Option(help="Only this location code.")] = None,
+    sku: Annotated[str | None, typer.Option(help="Only this SKU.", callback=key_param)] = None,
+    location: Annotated[str | None, typer.Option(help="Only this location code.", callback=key_param)] = None,
 ) -> None:
-    """Stock levels by SKU and location: on hand, reserved, safety stock, available."""
+    """Stock levels by SKU and location: on hand, reserved, safety stock, available, in the SKU's unit."""
     if fmt not in ("table", "csv", "json"):
         raise ConfigError(f"--format: use table, csv or json, not {fmt!r}")
     query = (
         select(
             StockLevel.sku,
+            Product.uom,
             Location.code,
             StockLevel.on_hand,
             StockLevel.reserved,
@@ -164,17 +165,28 @@ def stock_report(
             StockLevel.updated_at,
         )
         .join(Location, Location.id == StockLevel.location_id)
+        .outerjoin(Product, Product.sku == StockLevel.sku)  # a level may arrive before its product
         .order_by(StockLevel.sku, Location.code)
     )
     if sku:
         query = query.where(StockLevel.sku == sku)
     if location:
         query = query.where(Location.code == location)
-    header = ["sku", "location", "on_hand", "reserved", "safety_stock", "available", "source", "updated_at"]
+    header = [
+        "sku",
+        "unit",
+        "location",
+        "on_hand",
+        "reserved",
+        "safety_stock",
+        "available",
+        "source",
+        "updated_at",
+    ]
     with app_context(ctx).engine.connect() as conn:
         rows = [
-            [s, loc, oh, rs, ss, max(0, oh - rs - ss), src or "", ts.isoformat()]
-            for s, loc, oh, rs, ss, src, ts in conn.execute(query)
+            [s, uom or "", loc, oh, rs, ss, max(0, oh - rs - ss), src or "", ts.isoformat()]
+            for s, uom, loc, oh, rs, ss, src, ts in conn.execute(query)
         ]
     if fmt == "json":
         out.print(

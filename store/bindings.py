@@ -1,5 +1,8 @@
 """SKU bindings in the database: load the ones a page needs (one query), import many at once,
-and the reverse way: which of our SKUs a channel knows, under which SKU and unit."""
+and the reverse way: which of our SKUs a channel knows, under which SKU and unit.
+
+Also the products' units, which name the base unit of a SKU in messages and reports.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from sqlalchemy import Connection, select
 
 from mapping.records import utcnow
 from mapping.skus import SkuBinding
+from store.models import Product as ProductRow
 from store.models import SkuBinding as BindingRow
 from store.upsert import NEW, upsert
 
@@ -23,7 +27,17 @@ def load_bindings(conn: Connection, system: str, external_skus: Iterable[str]) -
             BindingRow.system == system, BindingRow.external_sku.in_(wanted)
         )
     )
-    return {ext: SkuBinding(system, ext, sku, factor) for ext, sku, factor in rows}
+    found = (SkuBinding(system, ext, sku, factor) for ext, sku, factor in rows)
+    return {b.external_sku: b for b in found}  # keyed as normalised (a row stored before the key rule)
+
+
+def product_units(conn: Connection, skus: Iterable[str]) -> dict[str, str]:
+    """The unit of each of these SKUs' products (SKUs without a product are absent)."""
+    wanted = sorted(set(skus))
+    if not wanted:
+        return {}
+    rows = conn.execute(select(ProductRow.sku, ProductRow.uom).where(ProductRow.sku.in_(wanted)))
+    return dict(rows.tuples().all())
 
 
 def save_bindings(conn: Connection, bindings: Iterable[SkuBinding]) -> int:

@@ -2,9 +2,11 @@
 
 For each page the connector yields (the HTTP call happens *outside* any transaction):
 
-1. map the raw records to canonical ones (bad ones become quarantine entries);
-2. open one transaction: check the lease fence, reconcile the records, quarantine the refused
-   ones, save the page's cursor, update the run's counters;
+1. map the raw records to canonical ones and check them against the schema's limits (bad ones
+   become quarantine entries: ``sync.limits``);
+2. open one transaction: check the lease fence, reconcile the records (isolating any the
+   database still refuses: ``sync.isolate``), quarantine the refused ones, save the page's
+   cursor, update the run's counters;
 3. commit. Meanwhile the next page is already being read (``sync.prefetch``, one page ahead, no
    transaction open): a connector must not take a request for the next page as proof that the
    previous one landed — the saved cursor is that proof.
@@ -37,6 +39,8 @@ from store.db import retry_on_lock_conflict
 from store.models import SyncCursor, SyncRun
 from store.upsert import NEW, upsert
 from sync import lease as leases
+from sync.isolate import reconcile_isolating
+from sync.limits import find_misfits
 from sync.order_sync import reconcile_orders
 from sync.prefetch import prefetch
 from sync.quarantine import Refused, quarantine_records, resolve_records
@@ -200,8 +204,11 @@ def _land_page(
     """Map a page, then reconcile it with its cursor and counters in one transaction."""
     name, stream = job.connector.name, job.stream
     mapped = job.mapper(engine, page.records)
-    records = list(mapped.records.values())
     refused = list(mapped.refused)
+    for key, error in find_misfits(mapped.records):  # values the schema cannot hold
+        record = mapped.records.pop(key)
+        refused.append(Refused(key, mapped.raws.get(key) or record.model_dump(mode="json"), error))
+    records = list(mapped.records.values())
     after = replace(result, pages=result.pages + 1, records_in=result.records_in + len(page.records))
     with engine.begin() as conn:
         leases.check_fence(conn, lease)
@@ -213,7 +220,8 @@ def _land_page(
                     connector=name,
                     stream=stream,
                 )
-            outcome = reconcile(conn, records, PageContext(name, result.run_id, job.seal, snapshot))
+            context = PageContext(name, result.run_id, job.seal, snapshot)
+            outcome = reconcile_isolating(conn, reconcile, records, context)
             after.changed += outcome.changed
             key_of = {id(record): key for key, record in mapped.records.items()}
             refused += [

@@ -33,6 +33,13 @@ class Refused:
     error: RecordError
 
 
+def stored_key(key: str) -> str:
+    """A record's key as quarantine keeps it: 191 characters at most, broken text escaped."""
+    if not key.isascii():
+        key = key.encode("utf-8", "backslashreplace").decode()  # a lone surrogate cannot be stored
+    return key[:191]
+
+
 def quarantine_records(conn: Connection, connector: str, stream: str, refused: Sequence[Refused]) -> None:
     """Record each refused record once per key (bumping ``seen_count`` when seen again)."""
     now = utcnow()
@@ -41,7 +48,7 @@ def quarantine_records(conn: Connection, connector: str, stream: str, refused: S
         {
             "connector": connector,
             "stream": stream,
-            "record_key": key[:191],
+            "record_key": stored_key(key),
             "reason_code": r.error.code,
             "reason": str(r.error)[:MAX_REASON],
             "payload": r.payload,
@@ -85,7 +92,7 @@ def resolve_records(conn: Connection, connector: str, stream: str, keys: Sequenc
             Quarantine.connector == connector,
             Quarantine.stream == stream,
             Quarantine.status == "open",
-            Quarantine.record_key.in_([k[:191] for k in keys]),
+            Quarantine.record_key.in_([stored_key(k) for k in keys]),
         )
         .values(status="resolved", last_seen=utcnow())
     )

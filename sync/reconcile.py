@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 
 from sqlalchemy import Connection, select
 
@@ -23,9 +22,6 @@ from mapping.errors import RecordError
 from mapping.records import Product, Record, utcnow
 from store.models import Product as ProductRow
 from store.upsert import NEW, upsert
-
-#: prices keep four decimals (DECIMAL(18,4)); a pack price divided by its factor is rounded here
-PRICE_STEP = Decimal("0.0001")
 
 
 @dataclass

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from mapping.errors import RecordError
 from mapping.records import StockLevel, StockMove, utcnow
+from mapping.values import whole
 from store.models import Location, StockMovement
 from store.models import StockLevel as StockRow
 from store.stock import settle_shipped
@@ -160,14 +161,18 @@ def reconcile_stock(conn: Connection, records: Sequence[StockLevel], ctx: PageCo
     new_levels: dict[Key, tuple[int, datetime]] = {}
     moves = []
     as_of: dict[Key, datetime] = {}
+    # a page may list one (SKU, location) twice: each reading is ledgered against the one before
+    level: dict[Key, tuple[int | None, int]] = {k: (v[0], v[1]) for k, v in existing.items()}
     for r, loc in accepted:
         key = (r.sku, loc)
         as_of[key] = r.as_of or now
-        old, reserved, _ = existing.get(key, (None, 0, 0))
-        if old == r.on_hand:
+        old, reserved = level.get(key, (None, 0))
+        on_hand = whole(r.on_hand)  # a fraction was refused before the write (sync.limits)
+        if old == on_hand:
             continue
-        new_levels[key] = (r.on_hand, as_of[key])
-        moves.append(_move(ctx, key, r.on_hand - (old or 0), (r.on_hand, reserved), now))
+        level[key] = (on_hand, reserved)
+        new_levels[key] = (on_hand, as_of[key])
+        moves.append(_move(ctx, key, on_hand - (old or 0), (on_hand, reserved), now))
     _write(conn, ctx, new_levels, moves, now)
     if ctx.snapshot:
         seen = [existing[k][2] for k in as_of if k in existing and k not in new_levels]
@@ -207,9 +212,10 @@ def reconcile_stock_moves(conn: Connection, records: Sequence[StockMove], ctx: P
         applied.add(r.move_id)
         key = (r.sku, loc)
         on_hand, reserved = level.get(key, (0, 0))
-        level[key] = (on_hand + r.delta, reserved)
-        new_levels[key] = (on_hand + r.delta, r.at or now)
-        moves.append(_move(ctx, key, r.delta, level[key], now, external_ref=r.move_id))
+        delta = whole(r.delta)
+        level[key] = (on_hand + delta, reserved)
+        new_levels[key] = (on_hand + delta, r.at or now)
+        moves.append(_move(ctx, key, delta, level[key], now, external_ref=r.move_id))
     _write(conn, ctx, new_levels, moves, now)
     out.changed = len(moves)
     return out
