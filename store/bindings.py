@@ -8,6 +8,7 @@ from sqlalchemy import Connection, select
 
 from mapping.records import utcnow
 from mapping.skus import SkuBinding
+from store.batching import select_in
 from store.models import SkuBinding as BindingRow
 from store.upsert import NEW, upsert
 
@@ -17,10 +18,12 @@ def load_bindings(conn: Connection, system: str, external_skus: Iterable[str]) -
     wanted = sorted(set(external_skus))
     if not wanted:
         return {}
-    rows = conn.execute(
-        select(BindingRow.external_sku, BindingRow.sku, BindingRow.uom_factor).where(
-            BindingRow.system == system, BindingRow.external_sku.in_(wanted)
-        )
+    rows = select_in(
+        conn,
+        lambda part: select(BindingRow.external_sku, BindingRow.sku, BindingRow.uom_factor).where(
+            BindingRow.system == system, BindingRow.external_sku.in_(part)
+        ),
+        wanted,
     )
     return {ext: SkuBinding(system, ext, sku, factor) for ext, sku, factor in rows}
 
