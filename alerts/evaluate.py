@@ -19,6 +19,7 @@ from alerts.notify import AlertPolicy, Where
 from alerts.shortage import Position, Rule
 from alerts.velocity import daily_sales, ewma_velocity
 from mapping.records import utcnow
+from store.batching import select_in
 from store.db import retry_on_lock_conflict
 from store.models import Location, LocationRegion, Product, StockLevel
 
@@ -58,20 +59,27 @@ def _positions(
     skus = list(conn.execute(query).scalars())
     if not skus:
         return [], []
-    rows = conn.execute(
-        select(
-            StockLevel.sku,
-            Location.code,
-            Location.kind,
-            StockLevel.on_hand - StockLevel.reserved - Location.safety_stock,
-            StockLevel.updated_at,
-        )
-        .join(Location, Location.id == StockLevel.location_id)
-        .where(StockLevel.sku.in_(skus), Location.active.is_(True))
-    ).all()
-    categories = dict(
-        conn.execute(select(Product.sku, Product.category).where(Product.sku.in_(skus))).tuples().all()
+    rows = select_in(
+        conn,
+        lambda part: (
+            select(
+                StockLevel.sku,
+                Location.code,
+                Location.kind,
+                StockLevel.on_hand - StockLevel.reserved - Location.safety_stock,
+                StockLevel.updated_at,
+            )
+            .join(Location, Location.id == StockLevel.location_id)
+            .where(StockLevel.sku.in_(part), Location.active.is_(True))
+        ),
+        skus,
     )
+    categories = {
+        row.sku: row.category
+        for row in select_in(
+            conn, lambda part: select(Product.sku, Product.category).where(Product.sku.in_(part)), skus
+        )
+    }
     sales = daily_sales(conn, [(r.sku, r.code) for r in rows], now.date(), settings.window_days)
     everyone = [
         Position(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from typing import Annotated
@@ -14,6 +13,7 @@ from sqlalchemy import Engine, select
 from erpsync.console import make_console
 from erpsync.context import AppContext, app_context, key_param
 from erpsync.wiring import channel_policies, stock_channels
+from mapping.csvsafe import csv_writer
 from mapping.errors import ConfigError
 from store.bindings import reverse_bindings
 from store.models import ChannelListing, Location, Outbox, Product, StockLevel
@@ -195,8 +195,8 @@ def stock_report(
         )
     elif fmt == "csv":
         buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows([header, *rows])
-        out.print(buf.getvalue(), end="", markup=False)
+        csv_writer(buf).writerows([header, *rows])
+        out.file.write(buf.getvalue())  # as is: rich would expand the tabs a cell may hold
     else:
         table = Table(*header)
         for r in rows:

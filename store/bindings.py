@@ -12,6 +12,7 @@ from sqlalchemy import Connection, select
 
 from mapping.records import utcnow
 from mapping.skus import SkuBinding
+from store.batching import select_in
 from store.models import Product as ProductRow
 from store.models import SkuBinding as BindingRow
 from store.upsert import NEW, upsert
@@ -22,10 +23,12 @@ def load_bindings(conn: Connection, system: str, external_skus: Iterable[str]) -
     wanted = sorted(set(external_skus))
     if not wanted:
         return {}
-    rows = conn.execute(
-        select(BindingRow.external_sku, BindingRow.sku, BindingRow.uom_factor).where(
-            BindingRow.system == system, BindingRow.external_sku.in_(wanted)
-        )
+    rows = select_in(
+        conn,
+        lambda part: select(BindingRow.external_sku, BindingRow.sku, BindingRow.uom_factor).where(
+            BindingRow.system == system, BindingRow.external_sku.in_(part)
+        ),
+        wanted,
     )
     found = (SkuBinding(system, ext, sku, factor) for ext, sku, factor in rows)
     return {b.external_sku: b for b in found}  # keyed as normalised (a row stored before the key rule)
@@ -36,8 +39,10 @@ def product_units(conn: Connection, skus: Iterable[str]) -> dict[str, str]:
     wanted = sorted(set(skus))
     if not wanted:
         return {}
-    rows = conn.execute(select(ProductRow.sku, ProductRow.uom).where(ProductRow.sku.in_(wanted)))
-    return dict(rows.tuples().all())
+    rows = select_in(
+        conn, lambda part: select(ProductRow.sku, ProductRow.uom).where(ProductRow.sku.in_(part)), wanted
+    )
+    return {row.sku: row.uom for row in rows}
 
 
 def save_bindings(conn: Connection, bindings: Iterable[SkuBinding]) -> int:

@@ -33,6 +33,7 @@ import structlog
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from connectors.base import Connector, Page
+from connectors.redact import redact_text
 from mapping.errors import ErpsyncError, LeaseLost, PermanentError
 from mapping.records import Order, Product, Record, StockLevel, StockMove, utcnow
 from store.db import retry_on_lock_conflict
@@ -282,4 +283,6 @@ def _update_run(conn: Connection, result: RunResult, **extra: Any) -> None:
 
 def _finish_run(engine: Engine, result: RunResult) -> None:
     with engine.begin() as conn:
-        _update_run(conn, result, status=result.status, finished_at=utcnow(), error=result.error)
+        # an error text may quote what an upstream system answered: never store a secret in clear
+        error = redact_text(result.error) if result.error else None
+        _update_run(conn, result, status=result.status, finished_at=utcnow(), error=error)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from mapping.errors import RecordError
 from mapping.records import utcnow
+from store.batching import execute_in
 from store.models import Quarantine
 from store.upsert import NEW, increment, upsert
 
@@ -86,15 +87,20 @@ def resolve_records(conn: Connection, connector: str, stream: str, keys: Sequenc
     ).first()
     if any_open is None:
         return  # the usual case: nothing to resolve, no need to send the page's keys
-    conn.execute(
-        update(Quarantine)
-        .where(
-            Quarantine.connector == connector,
-            Quarantine.stream == stream,
-            Quarantine.status == "open",
-            Quarantine.record_key.in_([stored_key(k) for k in keys]),
-        )
-        .values(status="resolved", last_seen=utcnow())
+    now = utcnow()
+    execute_in(
+        conn,
+        lambda part: (
+            update(Quarantine)
+            .where(
+                Quarantine.connector == connector,
+                Quarantine.stream == stream,
+                Quarantine.status == "open",
+                Quarantine.record_key.in_(part),
+            )
+            .values(status="resolved", last_seen=now)
+        ),
+        [stored_key(k) for k in keys],
     )
 
 

