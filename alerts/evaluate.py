@@ -3,7 +3,8 @@
 ``evaluate(engine, settings, since=...)`` reads the stock rows updated since ``since`` (all rows
 when None, e.g. the scheduled velocity pass), the same SKUs at every other location (for transfer
 suggestions), the locations and their regions, categories and sales velocity — a handful of
-queries whatever the number of SKUs — and applies the findings in one transaction.
+queries whatever the number of SKUs — and applies the findings in one transaction, run again
+when the database picks it as a deadlock victim (or a lock wait times out).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from alerts.notify import AlertPolicy, Where
 from alerts.shortage import Position, Rule
 from alerts.velocity import daily_sales, ewma_velocity
 from mapping.records import utcnow
+from store.batching import select_in
+from store.db import retry_on_lock_conflict
 from store.models import Location, LocationRegion, Product, StockLevel
 
 
@@ -56,20 +59,27 @@ def _positions(
     skus = list(conn.execute(query).scalars())
     if not skus:
         return [], []
-    rows = conn.execute(
-        select(
-            StockLevel.sku,
-            Location.code,
-            Location.kind,
-            StockLevel.on_hand - StockLevel.reserved - Location.safety_stock,
-            StockLevel.updated_at,
-        )
-        .join(Location, Location.id == StockLevel.location_id)
-        .where(StockLevel.sku.in_(skus), Location.active.is_(True))
-    ).all()
-    categories = dict(
-        conn.execute(select(Product.sku, Product.category).where(Product.sku.in_(skus))).tuples().all()
+    rows = select_in(
+        conn,
+        lambda part: (
+            select(
+                StockLevel.sku,
+                Location.code,
+                Location.kind,
+                StockLevel.on_hand - StockLevel.reserved - Location.safety_stock,
+                StockLevel.updated_at,
+            )
+            .join(Location, Location.id == StockLevel.location_id)
+            .where(StockLevel.sku.in_(part), Location.active.is_(True))
+        ),
+        skus,
     )
+    categories = {
+        row.sku: row.category
+        for row in select_in(
+            conn, lambda part: select(Product.sku, Product.category).where(Product.sku.in_(part)), skus
+        )
+    }
     sales = daily_sales(conn, [(r.sku, r.code) for r in rows], now.date(), settings.window_days)
     everyone = [
         Position(
@@ -90,7 +100,11 @@ def evaluate(
     engine: Engine, settings: AlertSettings, *, since: datetime | None = None, now: datetime | None = None
 ) -> Summary:
     """Open, worsen or resolve shortage alerts for the stock changed since ``since``."""
-    now = now or utcnow()
+    at = now or utcnow()
+    return retry_on_lock_conflict(lambda: _evaluate_once(engine, settings, since, at))
+
+
+def _evaluate_once(engine: Engine, settings: AlertSettings, since: datetime | None, now: datetime) -> Summary:
     with engine.begin() as conn:
         changed, everyone = _positions(conn, settings, since, now)
         if not changed:
@@ -109,10 +123,14 @@ def evaluate(
 
 def escalate_due(engine: Engine, settings: AlertSettings, now: datetime | None = None) -> int:
     """Escalate critical alerts left unacknowledged (see ``alerts.lifecycle.escalate``)."""
-    now = now or utcnow()
-    with engine.begin() as conn:
-        _, by_id = places(conn)
-        return escalate(conn, settings.policy, by_id, now)
+    at = now or utcnow()
+
+    def attempt() -> int:
+        with engine.begin() as conn:
+            _, by_id = places(conn)
+            return escalate(conn, settings.policy, by_id, at)
+
+    return retry_on_lock_conflict(attempt)
 
 
 __all__ = ["AlertSettings", "escalate_due", "evaluate", "places"]

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from alerts.notify import AlertPolicy, Where, notify
 from alerts.shortage import RANK, Position, Rule, assess, recovered, rule_for, suggestion
+from store.batching import select_in
 from store.models import Alert, Location
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
@@ -38,7 +39,9 @@ def shortage_key(sku: str, location: str) -> str:
 
 
 def _open_alerts(conn: Connection, keys: Sequence[str]) -> dict[str, Any]:
-    rows = conn.execute(select(Alert.__table__).where(Alert.open_key.in_(keys)).with_for_update())
+    rows = select_in(
+        conn, lambda part: select(Alert.__table__).where(Alert.open_key.in_(part)).with_for_update(), keys
+    )
     return {r.open_key: r for r in rows}
 
 

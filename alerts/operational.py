@@ -8,7 +8,8 @@ clears:
 - ``unmapped_sku``: records of a stream wait in quarantine for a SKU binding;
 - ``negative_stock``: a source reported negative on-hand;
 - ``dispatch_sla``: a dispatch instruction was not acknowledged in time (re-sent, escalated);
-- ``drift``: a channel shows a quantity off by more than the tolerance (from the drift check).
+- ``drift``: a channel shows a quantity off by more than the tolerance from what erpsync last
+  pushed there (from the drift check).
 
 Raised by the sync engine as it runs (``raise_condition`` / ``clear_condition``, in the run's own
 transaction), each resolved by the run that finds it cleared:

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Connection, func, select
 
+from store.batching import select_in
 from store.models import Allocation, Location, OrderLine
 
 Key = tuple[str, str]  # (sku, location code)
@@ -50,12 +51,16 @@ def daily_sales(
         return {}
     start = datetime.combine(today - timedelta(days=window - 1), time.min, tzinfo=UTC)
     day = func.date(Allocation.created_at)
-    rows = conn.execute(
-        select(OrderLine.sku, Location.code, day, func.sum(Allocation.qty))
-        .join(OrderLine, OrderLine.id == Allocation.order_line_id)
-        .join(Location, Location.id == Allocation.location_id)
-        .where(Allocation.created_at >= start, OrderLine.sku.in_({s for s, _ in wanted}))
-        .group_by(OrderLine.sku, Location.code, day)
+    rows = select_in(
+        conn,
+        lambda part: (
+            select(OrderLine.sku, Location.code, day, func.sum(Allocation.qty))
+            .join(OrderLine, OrderLine.id == Allocation.order_line_id)
+            .join(Location, Location.id == Allocation.location_id)
+            .where(Allocation.created_at >= start, OrderLine.sku.in_(part))
+            .group_by(OrderLine.sku, Location.code, day)
+        ),
+        sorted({s for s, _ in wanted}),
     )
     out: dict[Key, dict[int, float]] = defaultdict(dict)
     for sku, code, on, units in rows:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     Field,
@@ -34,6 +34,7 @@ from pydantic import (
 
 from config.durations import Duration
 from config.durations import Section as _Section
+from mapping.records import KEY
 
 Severity = Literal["info", "warning", "critical"]
 _CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
@@ -61,9 +62,9 @@ class Destination(_Section):
 
 
 class RuleMatch(_Section):
-    sku: str | None = None
+    sku: Annotated[str, KEY] | None = None
     category: str | None = None
-    location: str | None = None
+    location: Annotated[str, KEY] | None = None
     level: Literal["warehouse", "agent", "distributor", "retail"] | None = None
 
 

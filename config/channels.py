@@ -24,11 +24,13 @@ Example::
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
 from pydantic import Field, model_validator
 
 from config.durations import Duration
 from config.durations import Section as _Section
+from mapping.records import KEY
 
 
 class SellableRule(_Section):
@@ -45,7 +47,7 @@ class SellableRule(_Section):
 class RuleOverride(SellableRule):
     """A rule for one SKU or one product category; unset keys keep the channel rule's values."""
 
-    sku: str | None = None
+    sku: Annotated[str, KEY] | None = None
     category: str | None = None
 
     @model_validator(mode="after")
@@ -58,7 +60,7 @@ class RuleOverride(SellableRule):
 class ChannelLock(_Section):
     """Units of one SKU kept for this channel alone (a virtual warehouse)."""
 
-    sku: str = Field(min_length=1)
+    sku: Annotated[str, Field(min_length=1), KEY]
     qty: int = Field(gt=0)
 
 

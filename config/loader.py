@@ -4,7 +4,9 @@
 ``./erpsync.yaml``) and ``load_config_text`` does the rest:
 
 1. read the YAML with ``yaml.SafeLoader``, keeping the line of every value and reporting
-   duplicate keys;
+   duplicate keys; a file over 1 MiB (``$ERPSYNC_CONFIG_MAX_BYTES``) is not read at all, and a
+   document whose aliases expand it beyond ``config.source.MAX_VALUES`` values, or that nests
+   too deep, is refused as it is read (see ``config.source``);
 2. replace ``${VAR}`` / ``${VAR:-fallback}`` in string values (``$${`` is a literal ``${``);
 3. let ``$ERPSYNC_DATABASE_URL`` override ``database.url``;
 4. validate each connector's ``settings`` against the ``Settings`` model of its ``kind``
@@ -53,6 +55,8 @@ from mapping.errors import ConfigError
 ConnectorLookup = Callable[[str], type[Connector]]
 
 CONFIG_ENV = "ERPSYNC_CONFIG"
+CONFIG_MAX_BYTES_ENV = "ERPSYNC_CONFIG_MAX_BYTES"
+DEFAULT_CONFIG_MAX_BYTES = 1 << 20
 DATABASE_URL_ENV = "ERPSYNC_DATABASE_URL"
 DEFAULT_CONFIG_FILE = "erpsync.yaml"
 
@@ -75,6 +79,19 @@ def resolve_config_path(path: str | Path | None = None, env: Mapping[str, str] |
     return Path(env.get(CONFIG_ENV) or DEFAULT_CONFIG_FILE)
 
 
+def _size_limit(env: Mapping[str, str]) -> int:
+    raw = env.get(CONFIG_MAX_BYTES_ENV)
+    if not raw:
+        return DEFAULT_CONFIG_MAX_BYTES
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ConfigError(f"{CONFIG_MAX_BYTES_ENV} must be a number of bytes, not {raw[:40]!r}")
+    return limit
+
+
 def load_config(
     path: str | Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -84,8 +101,16 @@ def load_config(
     """Return the validated config of the file at ``path`` (see the module docstring for the rest)."""
     env = os.environ if env is None else env
     file = resolve_config_path(path, env)
+    limit = _size_limit(env)
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as f:
+            data = f.read(limit + 1)  # never more: the file may be huge, or a device
+        if len(data) > limit:
+            raise ConfigError(
+                f"config file {file} is larger than {limit:,} bytes: refusing to read it",
+                hint=f"a config is a few KiB; if yours really is larger, raise {CONFIG_MAX_BYTES_ENV}",
+            )
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(
             f"config file not found: {file}",

@@ -48,6 +48,7 @@ from config.durations import Section as _Section
 from config.routing import DispatchConfig, EmailConfig, RoutingConfig
 from connectors.base import ConnectorSettings
 from mapping.errors import ConfigError
+from mapping.records import KEY
 
 DEFAULT_DATABASE_URL = "sqlite:///var/erpsync.db"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -150,8 +151,8 @@ class StreamConfig(_Section):
 class SkuBindingConfig(_Section):
     """This connector's SKU ``external_sku`` is our ``sku``; one of its units is ``uom_factor`` of ours."""
 
-    external_sku: str = Field(min_length=1, max_length=128)
-    sku: str = Field(min_length=1, max_length=64)
+    external_sku: Annotated[str, Field(min_length=1, max_length=128), KEY]
+    sku: Annotated[str, Field(min_length=1, max_length=64), KEY]
     uom_factor: int = Field(default=1, ge=1)
 
 
@@ -250,10 +251,12 @@ class ApiToken(_Section):
 
 
 class ApiConfig(_Section):
-    """The HTTP API: the ``host:port`` it listens on and the tokens it accepts."""
+    """The HTTP API: the ``host:port`` it listens on, the tokens it accepts, the largest request body."""
 
     listen: str = "127.0.0.1:8787"
     tokens: list[ApiToken] = Field(default_factory=list)
+    #: a larger request body is answered 413 before it is read
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     @field_validator("listen")
     @classmethod

@@ -5,7 +5,8 @@ the plain data read from the YAML (before model validation) so that their findin
 every other problem of the file, and they skip entries too broken to check (the models report
 those). Checked:
 
-* connector names, location codes and api token names are unique;
+* connector names, location codes and api token names are unique, and no two api tokens hold
+  the same token value (one token with two roles is ambiguous; the value is never printed);
 * a location's ``parent`` is the code of another location, and parents form no cycle;
 * the ``locations`` of an api token are location codes.
 
@@ -39,6 +40,7 @@ def check_references(data: Any) -> list[Finding]:
     api = data.get("api")
     tokens = api.get("tokens") if isinstance(api, dict) else None
     findings += _unique(tokens, ("api", "tokens"), "name", "api token name")
+    findings += _distinct_token_values(tokens)
     if isinstance(locations, list):
         findings += _token_locations(tokens, set(_texts(locations, "code").values()))
     return findings
@@ -64,6 +66,26 @@ def _unique(entries: Any, loc: Loc, key: str, label: str) -> list[Finding]:
             findings.append(((*loc, index, key), f"{label} {value!r} is already used by {where}"))
         else:
             first[value] = index
+    return findings
+
+
+def _distinct_token_values(tokens: Any) -> list[Finding]:
+    names = _texts(tokens, "name")
+    first: dict[str, int] = {}
+    findings: list[Finding] = []
+    for index, value in _texts(tokens, "token").items():
+        if value not in first:
+            first[value] = index
+            continue
+        earlier = first[value]
+        label = f"{format_loc(('api', 'tokens', earlier))} ({names.get(earlier, 'unnamed')!r})"
+        findings.append(
+            (
+                ("api", "tokens", index, "token"),
+                f"api token {names.get(index, 'unnamed')!r} holds the same token as {label}; "
+                "give each entry its own token",
+            )
+        )
     return findings
 
 

@@ -7,7 +7,10 @@ substitutes ``${VAR}`` references in string values (see ``config.interpolate``).
 finding, rendered as ``FILE:LINE PATH: message``.
 
 Errors: none raised; findings come back as ``Problem`` objects next to the data. A YAML syntax
-error gives one problem and no data.
+error gives one problem and no data, and so does a document that expands, through its aliases
+(``*anchor``), to more than ``MAX_VALUES`` values: a "billion laughs" file is refused while it is
+being read, in memory the size of the file, instead of being handed to validation that would
+copy every expanded value.
 
 Example::
 
@@ -34,6 +37,14 @@ Loc = tuple[Any, ...]
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+#: values a config may expand to, aliases counted at the size of what they repeat; a real config
+#: has a few thousand, a "billion laughs" file billions
+MAX_VALUES = 200_000
+
+
+class _TooLarge(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
 
 
 def format_loc(loc: Loc) -> str:
@@ -101,8 +112,21 @@ def read_yaml(text: str, filename: str, env: Mapping[str, str]) -> ParsedYaml:
             root = loader.get_single_node()
         except yaml.YAMLError as exc:
             return ParsedYaml(None, SourceMap(), [_syntax_problem(exc, text)], set())
+        except RecursionError:  # PyYAML composes nested collections recursively
+            message = "collections nest too deep to read (a YAML bomb?)"
+            return ParsedYaml(None, SourceMap(), [Problem(loader.line + 1, "(yaml syntax)", message)], set())
         builder = _Builder(loader, env)
-        data = {} if root is None else builder.build(root, ())
+        try:
+            data = {} if root is None else builder.build(root, ())
+        except RecursionError:
+            message = "collections nest too deep to read (a YAML bomb?)"
+            return ParsedYaml(None, SourceMap(), [Problem(1, "(yaml syntax)", message)], set())
+        except _TooLarge as exc:
+            message = (
+                f"the document expands to more than {MAX_VALUES:,} values through its aliases (*name): "
+                "refusing to read it (a YAML bomb?); repeat fewer or smaller anchored blocks"
+            )
+            return ParsedYaml(None, SourceMap(), [Problem(exc.line, "(yaml aliases)", message)], set())
         return ParsedYaml(data, builder.source, builder.problems, builder.unresolved)
     finally:
         loader.dispose()
@@ -135,14 +159,19 @@ class _Builder:
         # an alias gives the value built for its anchor, so that nested aliases ("billion laughs")
         # stay small; PyYAML hands back the anchored node, so its lines are the anchor's
         self._built: dict[int, Any] = {}
+        # how many values the data holds once every alias is written out, and each node's share
+        self.expanded = 0
+        self._sizes: dict[int, int] = {}
 
     def build(self, node: Node, loc: Loc) -> Any:
         self.source.values[loc] = node.start_mark.line + 1
         if id(node) in self._built:
+            self._count(self._sizes[id(node)], node)
             return self._built[id(node)]
         if id(node) in self._open:
             return self._unreadable(loc, "an alias refers to the collection containing it")
         self._open.add(id(node))
+        before = self.expanded
         try:
             if isinstance(node, MappingNode) and node.tag == _MAP_TAG:
                 value: Any = self._mapping(node, loc)
@@ -152,8 +181,15 @@ class _Builder:
                 value = self._scalar(node, loc)
         finally:
             self._open.discard(id(node))
+        self._count(1, node)
+        self._sizes[id(node)] = self.expanded - before
         self._built[id(node)] = value
         return value
+
+    def _count(self, values: int, node: Node) -> None:
+        self.expanded += values
+        if self.expanded > MAX_VALUES:
+            raise _TooLarge(node.start_mark.line + 1)
 
     def _scalar(self, node: Node, loc: Loc) -> Any:
         try:

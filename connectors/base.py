@@ -202,7 +202,9 @@ class SalesDoc:
 
     ``ref`` is the order's identity in erpsync (``channel/external_id``): an ERP connector stores
     it on the document (its reference field) and does not create a second document for the same
-    ``ref``.
+    ``ref``. ``ship_to`` holds the fields of ``mapping.records.Address`` (personal data: never
+    logged); ``location`` is the code of the erpsync location the order was routed to (of its
+    first part when it was split), None when it was not routed.
     """
 
     ref: str
@@ -210,6 +212,7 @@ class SalesDoc:
     currency: str
     lines: tuple[SalesDocLine, ...]
     ship_to: dict[str, Any] = field(default_factory=dict)
+    location: str | None = None
 
 
 @runtime_checkable

@@ -30,10 +30,15 @@ field) and other refusals → ``PermanentError`` naming Kingdee's messages; HTTP
 429/5xx/timeouts → ``RetriableError``; a ``response_error:`` body → ``RetriableError`` if it speaks of
 a timeout, else ``PermanentError``.
 
+Settings: ``url`` is the server's K/3 Cloud base (``…/K3Cloud/``, any case; the path is kept as
+written because the signature covers it). ``acct_id`` is the data centre id; an all-digit one
+written without quotes is read as a number and taken as its text (quote an id with leading zeros:
+YAML reads ``0123`` as an octal number).
+
 .. code-block:: yaml
 
     kind: kingdee
-    settings: {url: "https://erp.example.com/k3cloud/", acct_id: 65a0000000000a, username: apiuser,
+    settings: {url: "https://erp.example.com/K3Cloud/", acct_id: 65a0000000000a, username: apiuser,
                app_id: "${KD_APP_ID}", app_secret: "${KD_SECRET}", org_number: "100", warehouses: {CK01: WH1}}
 """
 
@@ -160,9 +165,21 @@ class KingdeeSettings(ConnectorSettings):
     @field_validator("url")
     @classmethod
     def _k3cloud_base(cls, url: HttpUrl) -> HttpUrl:
-        if not (url.path or "").rstrip("/").endswith("/k3cloud"):
-            raise ValueError("url must be the server's K/3 Cloud base, ending in /k3cloud/")
+        # installations spell it /K3Cloud/ or /k3cloud/ (IIS ignores case); the path is kept as
+        # written, since the signature covers it
+        if not (url.path or "").rstrip("/").lower().endswith("/k3cloud"):
+            raise ValueError("url must be the server's K/3 Cloud base, ending in /K3Cloud/ (any case)")
         return url if str(url).endswith("/") else HttpUrl(f"{url}/")
+
+    @field_validator("acct_id", mode="before")
+    @classmethod
+    def _acct_id_text(cls, value: object) -> object:
+        # an all-digit data-centre id is read by YAML as a number; the API wants the text
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return str(value)
+        if isinstance(value, float):
+            raise ValueError("acct_id must be the data centre id as text; put it in quotes")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> KingdeeSettings:
@@ -224,7 +241,8 @@ class KingdeeConnector(Connector):
     Settings = KingdeeSettings
     default_mappings: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "products": {"sku": "FNumber", "name": "FName", "uom": "FBaseUnitId_FNumber"},
-        "stock": {"sku": "sku", "location": "location", "on_hand": {"path": "qty", "convert": ["int"]}},
+        # a decimal: 2.5 kg reaches the SKU binding, whose uom_factor makes it whole base units
+        "stock": {"sku": "sku", "location": "location", "on_hand": {"path": "qty", "convert": ["decimal"]}},
     }
 
     def __init__(self, name: str, settings: ConnectorSettings) -> None:

@@ -249,7 +249,12 @@ class OdooConnector(Connector):
             "category": "categ_id_name",
             "active": "active",
         },
-        "stock": {"sku": "sku", "location": "location", "on_hand": {"path": "quantity", "convert": ["int"]}},
+        # a decimal: 2.5 kg reaches the SKU binding, whose uom_factor makes it whole base units
+        "stock": {
+            "sku": "sku",
+            "location": "location",
+            "on_hand": {"path": "quantity", "convert": ["decimal"]},
+        },
     }
 
     def __init__(self, name: str, settings: ConnectorSettings) -> None:

@@ -3,7 +3,8 @@
 Two things are masked, each replaced by ``***``:
 
 * values registered with :func:`register_secret` (a connector registers its tokens, passwords
-  and keys when it is built), wherever they appear in a text, also URL-encoded;
+  and keys when it is built), wherever they appear in a text, also URL-encoded; for a value like
+  ``Bearer abc…`` the bare credential ``abc…`` too, as an upstream error may quote it alone;
 * values of sensitive keys: ``access_token=…`` in a query string or form body, ``"password":
   "…"`` in a JSON excerpt or dict repr, ``Authorization: …`` in a header dump, ``Bearer …``
   credentials, ``user:password@`` in a URL, and mapping values whose key is sensitive (see
@@ -23,6 +24,8 @@ after ``format_exc_info`` and before the renderer so tracebacks are masked too.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import threading
 from collections.abc import Mapping
@@ -33,6 +36,9 @@ from structlog.typing import EventDict, WrappedLogger
 
 MASK = "***"
 MIN_SECRET_LENGTH = 4
+#: a credential taken out of ``<scheme> <credential>`` must be this long to be masked on its own,
+#: so that the second word of a short passphrase does not mask an ordinary word everywhere
+MIN_BARE_CREDENTIAL = 8
 
 # Short or generic names match only exactly ("sign" must not catch "design").
 _EXACT_KEYS = frozenset({"auth", "sign", "sig", "pwd", "pass", "jwt", "x_kd_appdata"})
@@ -65,6 +71,8 @@ _QUOTED_PAIR = re.compile(
 # key: value in header dumps ("Authorization: Basic dXNl...")
 _HEADER_PAIR = re.compile(r"(?P<key>\b[A-Za-z][\w\-]*):[ \t]*(?P<value>[^\s,;&\"'}][^\r\n,;&\"'}]*)")
 _BEARER = re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
+# "Bearer abc…": an auth scheme (one word), then a single credential
+_SCHEMED_CREDENTIAL = re.compile(r"(?P<scheme>[A-Za-z][\w\-]{1,30})[ \t]+(?P<credential>[^\s,]+)")
 _URL_USERINFO = re.compile(r"(?P<prefix>[a-z][a-z0-9+.\-]*://[^/\s:@]+):[^/\s@]+@", re.IGNORECASE)
 
 
@@ -77,12 +85,35 @@ def is_sensitive_key(key: object) -> bool:
 
 
 def register_secret(value: str) -> None:
-    """Remember ``value`` so every later :func:`redact_text` masks it; values under 4 chars are ignored."""
+    """Remember ``value`` so every later :func:`redact_text` masks it; values under 4 chars are ignored.
+
+    A credential with its scheme (``Bearer abc…``, ``Token abc…``, ``Basic dXNl…``: a header's
+    value) registers the credential alone as well, since a server may quote it back without the
+    scheme; for ``Basic`` also the decoded ``user:password`` and the password.
+    """
     if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
         return
     forms = {value, quote(value, safe=""), quote_plus(value)}
     with _secrets_lock:
         _secrets.update(form for form in forms if len(form) >= MIN_SECRET_LENGTH)
+    for part in _credential_parts(value):
+        register_secret(part)
+
+
+def _credential_parts(value: str) -> list[str]:
+    """The bare credential of ``<scheme> <credential>`` (and what a Basic one decodes to)."""
+    match = _SCHEMED_CREDENTIAL.fullmatch(value.strip())
+    if match is None:
+        return []
+    credential = match.group("credential")
+    parts = [credential] if len(credential) >= MIN_BARE_CREDENTIAL else []
+    if match.group("scheme").lower() == "basic":
+        try:
+            decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return parts
+        parts += [decoded, decoded.partition(":")[2]]
+    return parts
 
 
 def _mask_registered(text: str) -> str:

@@ -10,6 +10,8 @@ their parameters (paging ones too) as the JSON body.
     kind: rest
     base_url: https://erp.example.com/api/v2
     auth: {type: bearer, token: "${ERP_TOKEN}"}
+    headers: {Accept-Language: zh-CN}
+    secret_headers: {X-Shop-Code: "${ERP_SHOP_CODE}"}   # any header that carries a credential
     rate_limit: {per_second: 5, burst: 10}
     streams:
       stock:
@@ -28,6 +30,13 @@ failure (``success == `false```), and/or ``code``, the path of an error code tha
 unless it is one of ``ok_codes`` (default ``[0]``; a missing code is no failure); ``message`` is
 where the upstream's own words are. Such an answer stops the read with ``PermanentError`` naming
 the connector, stream, request, code and message (secrets masked).
+
+``headers`` are sent with every request. A header whose name says it holds a credential
+(``Authorization``, ``X-Api-Key``, ``X-Auth-Token``...: :func:`connectors.redact.is_sensitive_key`)
+is a secret: masked by ``config validate --show``, and its value, and the bare credential of a
+``Bearer …`` or ``Basic …`` value, are registered for redaction, so neither a log line nor an error
+(a 401 body quoting the token back, ``sync_run.error``) shows it. ``secret_headers`` does the same
+for headers with any other name.
 
 Errors are the HTTP client's (:mod:`connectors.http`), plus ``PermanentError`` for a ``record_path``
 that does not select a list of objects or a declared error answer.
@@ -48,7 +57,7 @@ from connectors.cursors import MaxCursor
 from connectors.http import BasicAuth, BearerAuth, HeaderAuth, HttpClient, QueryParamAuth
 from connectors.paginate import AnyPaginator, Fetch, JmesPath, NoPaginator, RequestSpec, iter_pages
 from connectors.ratelimit import TokenBucket
-from connectors.redact import redact_text
+from connectors.redact import is_sensitive_key, redact_text, register_secret
 from mapping.errors import PermanentError
 
 _T = TypeVar("_T")
@@ -186,6 +195,7 @@ class RestSettings(ConnectorSettings):
     base_url: HttpUrl
     auth: RestAuth = Field(default_factory=NoAuthSettings)
     headers: dict[str, str] = Field(default_factory=dict)
+    secret_headers: dict[str, SecretStr] = Field(default_factory=dict)
     timeout_s: float = Field(default=30.0, gt=0)
     rate_limit: RateLimitSettings | None = None
     max_attempts: int = Field(default=5, ge=1, le=20)
@@ -212,11 +222,15 @@ class RestConnector(Connector):
         settings = self.config = RestSettings.model_validate(settings)  # as is when already RestSettings
         super().__init__(name, settings)
         limit = settings.rate_limit
+        secret = {header: value.get_secret_value() for header, value in settings.secret_headers.items()}
+        for header, value in (settings.headers | secret).items():
+            if header in secret or is_sensitive_key(header):
+                register_secret(value)
         self.http = HttpClient(
             name,
             str(settings.base_url),
             timeout=(min(5.0, settings.timeout_s), settings.timeout_s),
-            headers=settings.headers,
+            headers=settings.headers | secret,
             auth=settings.auth.build(),
             bucket=TokenBucket(limit.per_second, limit.burst) if limit else None,
             max_attempts=settings.max_attempts,

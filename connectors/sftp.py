@@ -25,6 +25,13 @@ crash between the download and ``after_download`` leaves the remote file in plac
 downloads it again and the file connector files the copy in ``done/`` unread. With ``keep`` every
 run downloads every remote file again (harmless, for read-only accounts).
 
+Only plain file names are fetched. The server chooses the names it lists, and a name that is
+absolute (``/etc/cron.d/x.csv``), has a path separator (``/`` or ``\\``: ``../x.csv`` too), a NUL
+or another control character, is empty, ``.``, ``..`` or longer than 200 bytes could be written
+outside the drop folder or break it: such an entry is never downloaded nor touched on the server; it is
+logged and, given ``report_dir`` (the file connector's ``failed/``), reported there once
+(:func:`connectors.dropreport.report_entry`).
+
 Host keys are checked: against ``known_hosts`` (a file) or the system's known hosts, or only
 against ``host_key`` when pinned. An unknown or changed key is refused, never silently accepted.
 
@@ -45,6 +52,7 @@ import hashlib
 import os
 import posixpath
 import stat
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +60,7 @@ from typing import Any, Literal
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from connectors.dropreport import Problem, printable, report_entry
 from connectors.redact import register_secret
 from mapping.errors import AuthError, ConfigError, ErpsyncError, PermanentError, RetriableError
 
@@ -95,17 +104,40 @@ def pinned_key_blob(host_key: str) -> bytes:
 
 
 def download_new(
-    settings: SftpSettings, local_folder: Path, connector: str = "sftp", stream: str | None = None
+    settings: SftpSettings,
+    local_folder: Path,
+    connector: str = "sftp",
+    stream: str | None = None,
+    report_dir: Path | None = None,
 ) -> list[Path]:
-    """The local paths of the remote files downloaded into ``local_folder`` (oldest first)."""
+    """The local paths of the remote files downloaded into ``local_folder`` (oldest first).
+
+    A remote name that is not a plain file name is skipped, logged and, with ``report_dir``,
+    reported there once (:func:`connectors.dropreport.report_entry`).
+    """
     try:
-        return _download_all(settings, local_folder, connector)
+        return _download_all(settings, local_folder, connector, report_dir)
     except ErpsyncError as err:
         err.stream = err.stream or stream
         raise
 
 
-def _download_all(settings: SftpSettings, local_folder: Path, connector: str) -> list[Path]:
+def plain_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a plain file name to write into the drop folder (None when it is)."""
+    if name in ("", ".", ".."):
+        return f"{'an empty name' if not name else repr(name)} is not a file name"
+    if "/" in name or "\\" in name:
+        return "a name with a path separator (/ or \\) could be written outside the drop folder"
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+        return "a name with control characters"
+    if len(name.encode("utf-8")) > 200:
+        return "a name longer than 200 bytes"
+    return None
+
+
+def _download_all(
+    settings: SftpSettings, local_folder: Path, connector: str, report_dir: Path | None
+) -> list[Path]:
     if settings.password is not None:
         register_secret(settings.password.get_secret_value())
     if not local_folder.is_dir() or not os.access(local_folder, os.W_OK):
@@ -118,7 +150,7 @@ def _download_all(settings: SftpSettings, local_folder: Path, connector: str) ->
     with _sftp_session(paramiko, settings, connector) as sftp:
         doing = f"cannot list {where}"
         try:
-            entries = sftp.listdir_attr(settings.remote_folder)
+            entries = _plain(sftp.listdir_attr(settings.remote_folder), where, connector, report_dir)
             for _, name in sorted((e.st_mtime or 0, e.filename) for e in entries if _is_wanted(e, settings)):
                 doing = f"cannot fetch {where}/{name}"
                 downloaded.append(
@@ -218,6 +250,23 @@ def _trust_host_keys(paramiko: Any, client: Any, settings: SftpSettings, server:
             hint="host_key takes the base64 key ssh-keyscan prints; known_hosts a readable file",
         ) from None
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
+
+
+def _plain(entries: list[Any], where: str, connector: str, report_dir: Path | None) -> list[Any]:
+    """The entries whose names are plain file names; the others are logged and reported."""
+    plain = []
+    for entry in entries:
+        problem = plain_name_problem(entry.filename)
+        if problem is None:
+            plain.append(entry)
+            continue
+        shown = printable(entry.filename)
+        if report_dir is None:
+            log.warning("sftp entry skipped", connector=connector, entry=shown, problem=problem)
+            continue
+        found = Problem(None, "remote file name", shown, f"{problem}; skipped on {where}")
+        report_entry(report_dir, "sftp-remote-name.txt", entry.filename, found, connector=connector)
+    return plain
 
 
 def _is_wanted(entry: Any, settings: SftpSettings) -> bool:

@@ -26,7 +26,7 @@ The query decides the columns, so there are no default field maps; for the strea
 
     sku: item_code
     location: wh_code
-    on_hand: {path: qty, convert: [int]}
+    on_hand: {path: qty, convert: [decimal]}   # 12.500 kg: a SKU binding's uom_factor makes it whole
     as_of: {path: modified_at, convert: [datetime]}
 
 Safety: values reach the database as bound parameters only. The query is checked when the config

@@ -4,7 +4,8 @@
 snapshot, per warehouse, of every goods product's ``quantity`` in its stock unit (the warehouse
 and its children, as Tryton computes it), ``as_of`` the server's time. Quantities are computed
 from moves, hence no cursor (a "changed since" read would follow ``stock.move`` write dates).
-``create_sales_order`` makes one draft ``sale.sale`` per ``SalesDoc.ref``.
+``create_sales_order`` makes one ``sale.sale`` per ``SalesDoc.ref`` with its warehouse and
+addresses, draft or (``sale.confirm``) confirmed: see :mod:`connectors.tryton_sales`.
 
 .. code-block:: yaml
 
@@ -15,7 +16,8 @@ from moves, hence no cursor (a "changed since" read would follow ``stock.move`` 
     password: "${TRYTON_PASSWORD}"
     warehouses: [WH]              # default: every warehouse with a code
     location_map: {WH: WH1}       # Tryton warehouse code -> erpsync location code
-    sale: {create_sales: true, customer_party: 12, shop_currency: CNY}
+    sale: {create_sales: true, customer_party: 12, shop_currency: CNY,
+           warehouse: WH, confirm: true}   # warehouse: for orders routed outside Tryton's warehouses
 
 Errors: HTTP as in :mod:`connectors.http` (429, 5xx retried, then ``RetriableError``); a refused
 login ``AuthError`` (an expired session is renewed once); ``UserError`` ``PermanentError``, or
@@ -44,6 +46,7 @@ from connectors.base import Connector, ConnectorSettings, Page, SalesDoc, Stream
 from connectors.http import HttpClient
 from connectors.paginate import DEFAULT_MAX_PAGES, PageLoop
 from connectors.redact import redact_text, register_secret
+from connectors.tryton_sales import TrytonSales, sale_line
 from mapping.errors import AuthError, ConnectorError, PermanentError, RetriableError
 
 _DT = ("year", "month", "day", "hour", "minute", "second", "microsecond")
@@ -88,7 +91,7 @@ def rpc_error(method: str, error: Any) -> ConnectorError:
 
 
 def whole(quantity: float | None) -> int | float:
-    """A quantity as an int when whole; others stay floats, for the field map's ``int`` to refuse."""
+    """A quantity as an int when whole; others stay floats (2.5 kg), for the SKU's unit factor."""
     value = float(quantity or 0)
     return int(value) if value.is_integer() else value
 
@@ -101,6 +104,8 @@ class TrytonSaleSettings(ConnectorSettings):
     create_sales: bool = False
     customer_party: int | None = None  # the party.party id orders are made for
     shop_currency: str = "CNY"  # when a SalesDoc names none
+    warehouse: str | None = None  # Tryton warehouse code for orders routed to no Tryton warehouse
+    confirm: bool = False  # quote and confirm each sale (else it stays draft)
 
 
 class TrytonSettings(ConnectorSettings):
@@ -204,7 +209,8 @@ class TrytonConnector(Connector):
         "stock": {
             "sku": "sku",
             "location": "location",
-            "on_hand": {"path": "quantity", "convert": ["int"]},
+            # a decimal: 2.5 kg reaches the SKU binding, whose uom_factor makes it whole base units
+            "on_hand": {"path": "quantity", "convert": ["decimal"]},
             "as_of": {"path": "as_of", "convert": ["datetime"]},
         },
     }
@@ -213,6 +219,7 @@ class TrytonConnector(Connector):
         settings = self.config = TrytonSettings.model_validate(settings)
         super().__init__(name, settings)
         self.rpc = TrytonRpc(name, settings)
+        self.sales: TrytonSales | None = None
 
     @property
     def streams(self) -> Mapping[str, Stream]:
@@ -296,22 +303,34 @@ class TrytonConnector(Connector):
         return found
 
     def create_sales_order(self, doc: SalesDoc) -> str:
-        """The id of the draft ``sale.sale`` with reference ``doc.ref``, created unless it exists."""
+        """The id of the ``sale.sale`` with reference ``doc.ref``, created unless it exists.
+
+        Warehouse, addresses and confirmation: see :mod:`connectors.tryton_sales`.
+        """
         sale = self.config.sale
-        with self._naming("sales_orders"):
+        with self._naming("sales_orders", doc.ref):
             if not sale.create_sales or sale.customer_party is None:
                 hint = "set sale.create_sales: true and sale.customer_party"
                 raise PermanentError("creating sales orders is off", external_id=doc.ref, hint=hint)
-            found = self.rpc.call("model.sale.sale.search", [["reference", "=", doc.ref]], 0, 1, None)
+            if self.sales is None:
+                self.sales = TrytonSales(
+                    self.rpc,
+                    sale.customer_party,
+                    self.config.location_map,
+                    default_warehouse=sale.warehouse,
+                    confirm=sale.confirm,
+                )
+            found = self.rpc.call(
+                "model.sale.sale.search_read", [["reference", "=", doc.ref]], 0, 1, None, ["state"]
+            )
             if found:
-                return str(found[0])
+                self.sales.advance(found[0]["id"], found[0]["state"])
+                return str(found[0]["id"])
             code = doc.currency or sale.shop_currency
             currency = self.rpc.call("model.currency.currency.search", [["code", "=", code]], 0, 1, None)
             if not currency:
                 raise PermanentError(f"Tryton has no currency {code!r}", external_id=doc.ref)
-            values = {"party": sale.customer_party, "currency": currency[0], "reference": doc.ref}
-            values["lines"] = [["create", self._sale_lines(doc)]]
-            return str(self.rpc.call("model.sale.sale.create", [values])[0])
+            return str(self.sales.create(doc, currency[0], self._sale_lines(doc)))
 
     def _sale_lines(self, doc: SalesDoc) -> list[dict[str, Any]]:
         """Lines in the product's sale unit when the quantity is whole in it, else in its stock unit."""
@@ -324,18 +343,7 @@ class TrytonConnector(Connector):
         missing = [code for code in codes if code not in products]
         if missing:
             raise PermanentError(f"Tryton has no product with code {', '.join(missing)}", external_id=doc.ref)
-        lines = []
-        for line in doc.lines:
-            product = products[line.sku]
-            unit, quantity, price = product["default_uom"], Decimal(line.qty), Decimal(line.unit_price)
-            if product.get("sale_uom") not in (None, unit):
-                per_unit = Decimal(str(product["sale_uom."]["factor"] / product["default_uom."]["factor"]))
-                if (quantity / per_unit) % 1 == 0:  # else Tryton would round it to the sale unit
-                    unit, quantity, price = product["sale_uom"], quantity / per_unit, price * per_unit
-            lines.append(
-                {"product": product["id"], "quantity": float(quantity), "unit": unit, "unit_price": price}
-            )
-        return lines
+        return [sale_line(products[line.sku], line.qty, line.unit_price) for line in doc.lines]
 
 
 def _since(cursor: str | None) -> datetime | None:

@@ -3,7 +3,8 @@
 ``AlertEvaluator`` remembers when it last looked and, after each stock run (the service calls it
 with the run's result), evaluates only the SKUs whose stock changed since then; once an hour it
 evaluates everything, for rules based on sales velocity. ``OperationalCheck`` raises and clears
-the operational alerts; ``DriftAlerts`` wraps a channel's drift check.
+the operational alerts; ``DriftAlerts`` wraps a channel's drift check. Each records its
+findings in one transaction, run again when the database picks it as a deadlock victim.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Engine
 
@@ -25,6 +27,7 @@ from alerts.operational import (
 )
 from connectors.base import StockChannel
 from mapping.records import utcnow
+from store.db import retry_on_lock_conflict
 from sync.drift import check_drift
 from sync.engine import RunResult, StreamJob
 from sync.sellable import ChannelPolicy
@@ -82,7 +85,9 @@ class OperationalCheck:
         )
 
     def __call__(self) -> tuple[int, int]:
-        now = utcnow()
+        return retry_on_lock_conflict(partial(self._check, utcnow()))
+
+    def _check(self, now: datetime) -> tuple[int, int]:
         with self.engine.begin() as conn:
             active = sync_conditions(conn, failing_runs=self.failing_runs, staleness=self.staleness, now=now)
             active += stock_conditions(conn)
@@ -108,22 +113,25 @@ class DriftAlerts:
     def __call__(self) -> int:
         drifts = check_drift(
             self.engine, self.policies, self.channel, tolerance=self.tolerance, correct=self.correct
-        )
+        ).drifts
         active = [
             Condition(
                 "drift",
                 f"{self.channel.name}:{d.sku}",
                 "warning",
                 f"{self.channel.name} shows {d.actual if d.actual is not None else 'nothing'} for {d.sku}, "
-                f"it should show {d.expected}" + (" (correction queued)" if self.correct else ""),
+                f"erpsync last pushed {d.expected}" + (" (correction queued)" if self.correct else ""),
             )
             for d in drifts
         ]
+        retry_on_lock_conflict(partial(self._record, active, utcnow()))
+        return len(drifts)
+
+    def _record(self, active: list[Condition], now: datetime) -> None:
         with self.engine.begin() as conn:
             reconcile_conditions(
-                conn, self.settings.policy, ["drift"], active, utcnow(), prefix=f"drift:{self.channel.name}:"
+                conn, self.settings.policy, ["drift"], active, now, prefix=f"drift:{self.channel.name}:"
             )
-        return len(drifts)
 
 
 class Digest:
@@ -133,6 +141,9 @@ class Digest:
         self.engine, self.settings = engine, settings
 
     def __call__(self) -> int:
+        return retry_on_lock_conflict(partial(self._send, utcnow()))
+
+    def _send(self, now: datetime) -> int:
         with self.engine.begin() as conn:
             _, by_id = places(conn)
-            return send_digest(conn, self.settings.policy, by_id, utcnow())
+            return send_digest(conn, self.settings.policy, by_id, now)

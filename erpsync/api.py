@@ -13,18 +13,25 @@
 every configured token. None or unknown: 401 with ``WWW-Authenticate: Bearer``; a role that may not
 do it: 403. An *admin* may do everything; a *viewer* reads; a *warehouse* token sees and changes
 only the instructions of its ``locations``: another location's instruction is absent from its
-lists, 404 for ``GET`` (its existence is not disclosed) and 403 for ``POST``.
+lists and answered exactly like a number that does not exist (404), so a token cannot learn
+which numbers exist elsewhere. Two entries holding one token are refused (``ValueError``).
 
 **Signed requests**: when an instruction's location has a secret in ``location_secrets``, every
 ``POST`` about it (whatever the token's role) must carry ``X-Erpsync-Timestamp``,
-``X-Erpsync-Nonce`` and ``X-Erpsync-Signature`` over the raw body (``routing.signing``, window 300 s).
-Nonces are kept in ``nonce_store`` (default: the store's ``request_nonce`` table, shared by every
-process). A refused signature is a 401 naming the failed check, never the secret.
+``X-Erpsync-Nonce`` and ``X-Erpsync-Signature`` over method, path and query, timestamp, nonce and
+raw body (``routing.signing``, window 300 s; ``docs/api.md`` has the canonical string). Nonces are
+kept in ``nonce_store`` (default: the store's ``request_nonce`` table, shared by every process).
+A refused signature is a 401 naming the failed check, never the secret.
 
-**Order of checks** for a ``POST``: token (401) → role (403) → instruction exists (404) and belongs
-to the token's locations (403) → signature (401) → body (422) → the change (``routing.dispatch``;
-an order that may not move is 409). Acknowledging or reporting a parcel again answers 200 and
-changes nothing.
+**Bodies** (``erpsync.api_models``): at most ``max_body_bytes`` (default 1 MiB; more is 413
+before anything is read), unknown keys, control characters in text and quantities that are not
+whole numbers from 1 to ``MAX_QTY`` are 422.
+
+**Order of checks** for a ``POST``: body size (413) → token (401) → role (403) → instruction
+exists and belongs to the token's locations (404 either way) → signature (401) → body (422) → the
+change (``routing.dispatch``, ``routing.shipments``; an order that may not move, or a parcel
+with more than is left to ship, is 409). Acknowledging or reporting the same parcel (same
+tracking number) again answers 200 and changes nothing.
 
 **Health**: ``erpsync.metrics.health_report`` with ``health()`` (the service's own checks) and
 ``staleness`` (the longest a stream may go without a successful run).
@@ -39,7 +46,7 @@ import hmac
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -49,9 +56,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, select
 
+from erpsync.api_models import AckIn, AckOut, InstructionDetail, InstructionSummary, ShipmentIn, ShipmentOut
+from erpsync.body_limit import DEFAULT_LIMIT, BodyLimit
 from erpsync.metrics import health_report, metrics_registry
 from routing import dispatch, shipments
 from routing.signing import NonceStore, SignatureError, verify
@@ -89,74 +98,6 @@ class Caller:
         return set(self.locations) if self.role == "warehouse" else None
 
 
-# -- request and response bodies -------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt "lines" must not ship everything
-
-
-class AckIn(_Strict):
-    by: str | None = Field(default=None, min_length=1, max_length=64, description="who acknowledged")
-
-
-class ShippedLineIn(_Strict):
-    line_no: int = Field(ge=1)
-    qty: int = Field(ge=1)
-
-
-class ShipmentIn(_Strict):
-    carrier: str = Field(min_length=1, max_length=64)
-    tracking_no: str = Field(min_length=1, max_length=64)
-    lines: list[ShippedLineIn] | None = Field(default=None, min_length=1, description="null: everything")
-    shipped_at: AwareDatetime | None = None
-
-    @field_validator("lines")
-    @classmethod
-    def _distinct(cls, lines: list[ShippedLineIn] | None) -> list[ShippedLineIn] | None:
-        if lines is not None and len({ln.line_no for ln in lines}) != len(lines):
-            raise ValueError("each line_no may appear once")
-        return lines
-
-
-class InstructionSummary(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    number: str
-    status: str
-    location: str
-    channel: str
-    external_id: str
-    due_at: datetime | None
-    send_count: int
-    tracking_no: str | None
-
-
-class InstructionLine(BaseModel):
-    line_no: int
-    sku: str
-    description: str | None
-    qty: int
-    uom: str
-
-
-class InstructionDetail(InstructionSummary):
-    carrier: str | None
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    shipped_at: datetime | None
-    lines: list[InstructionLine]
-
-
-class AckOut(BaseModel):
-    number: str
-    status: str
-
-
-class ShipmentOut(BaseModel):
-    number: str
-    order_status: str
-
-
 # -- the app's state -------------------------------------------------------------------------------
 
 
@@ -184,26 +125,42 @@ class _Context:
             )
         return found
 
-    def check_signed(self, number: str, caller: Caller, headers: Mapping[str, str], body: bytes) -> None:
+    def check_signed(self, number: str, caller: Caller, request: Request, body: bytes) -> None:
         with self.engine.connect() as conn:
             location = conn.execute(
                 select(Location.code)
                 .join(DispatchInstruction, DispatchInstruction.location_id == Location.id)
                 .where(DispatchInstruction.number == number)
             ).scalar()
-        if location is None:
+        if location is None or (caller.scope is not None and location not in caller.scope):
+            if location is not None:
+                log.info("dispatch change refused: another location", caller=caller.name, number=number)
+            # the same answer as for a number that does not exist: its existence is not disclosed
             raise dispatch.NotFound(f"no dispatch instruction {number}")
-        if caller.scope is not None and location not in caller.scope:
-            log.info("dispatch change refused: another location", caller=caller.name, number=number)
-            raise dispatch.Forbidden(f"dispatch instruction {number} belongs to another location")
         secret = self.secrets.get(location)
         if secret is None:
             return
         try:
-            verify(secret, headers, body, now=int(self.clock()), window=SIGNATURE_WINDOW, seen=self.nonces)
+            verify(
+                secret,
+                request.headers,
+                body,
+                method=request.method,
+                target=_target(request),
+                now=self.clock(),
+                window=SIGNATURE_WINDOW,
+                seen=self.nonces,
+            )
         except SignatureError as exc:
             log.info("signed request refused", caller=caller.name, number=number, reason=exc.reason)
             raise
+
+
+def _target(request: Request) -> str:
+    """The request's path and query as the client put them on the request line (what it signed)."""
+    path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    query: bytes = request.scope.get("query_string") or b""
+    return path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
 
 
 # -- dependencies ----------------------------------------------------------------------------------
@@ -313,7 +270,7 @@ def get_dispatch(number: str, ctx: Ctx, caller: AnyCaller) -> InstructionDetail:
 @_routes.post("/dispatch/{number}/ack", tags=["dispatch"], openapi_extra=_body_doc(AckIn, required=False))
 def acknowledge(number: str, ctx: Ctx, caller: Writer, body: RawBody, request: Request) -> AckOut:
     """Acknowledge an instruction; the instruction's status afterwards (idempotent)."""
-    ctx.check_signed(number, caller, request.headers, body)
+    ctx.check_signed(number, caller, request, body)
     ack = _parse(AckIn, body)
     by = f"{ack.by} ({caller.name})" if ack.by else caller.name
     status = dispatch.acknowledge(ctx.engine, number, by=by[:128], locations=caller.scope)
@@ -325,7 +282,7 @@ def acknowledge(number: str, ctx: Ctx, caller: Writer, body: RawBody, request: R
 )
 def report_shipment(number: str, ctx: Ctx, caller: Writer, body: RawBody, request: Request) -> ShipmentOut:
     """Report a parcel; the order's status afterwards (the same tracking number twice changes nothing)."""
-    ctx.check_signed(number, caller, request.headers, body)
+    ctx.check_signed(number, caller, request, body)
     parcel = _parse(ShipmentIn, body)
     lines = [shipments.ShippedLine(ln.line_no, ln.qty) for ln in parcel.lines] if parcel.lines else None
     order_status = shipments.report_shipment(
@@ -355,13 +312,24 @@ def _detail(conn: Connection, number: str, scope: set[str] | None) -> Instructio
 
 # -- the app ---------------------------------------------------------------------------------------
 
-_STATUS = {dispatch.NotFound: 404, dispatch.Forbidden: 403, IllegalTransition: 409, SignatureError: 401}
+_STATUS = {
+    dispatch.NotFound: 404,
+    dispatch.Forbidden: 404,
+    IllegalTransition: 409,
+    dispatch.NotAllowed: 409,
+    SignatureError: 401,
+}
 
 
 async def _refused(request: Request, exc: Exception) -> JSONResponse:
     status = next(code for kind, code in _STATUS.items() if isinstance(exc, kind))
     if isinstance(exc, SignatureError):
         detail, headers = f"signature refused: {exc.reason}", {"WWW-Authenticate": "Erpsync-Signature"}
+    elif isinstance(exc, dispatch.Forbidden):
+        # another location's instruction is answered like a missing one
+        detail, headers = f"no dispatch instruction {request.path_params.get('number', '')}", None
+    elif isinstance(exc, dispatch.NotAllowed):
+        detail, headers = str(exc), None  # with its hint: what the warehouse may do instead
     else:
         detail, headers = getattr(exc, "message", str(exc)), None
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
@@ -376,8 +344,13 @@ def create_app(
     health: Callable[[], dict[str, Any]] | None = None,
     staleness: Mapping[tuple[str, str], timedelta] = _NOTHING,
     clock: Callable[[], float] = time.time,
+    max_body_bytes: int = DEFAULT_LIMIT,
 ) -> FastAPI:
-    """The API app over ``engine`` accepting ``tokens`` (see the module docstring)."""
+    """The API app over ``engine`` accepting ``tokens`` (see the module docstring).
+
+    ``ValueError`` when two entries of ``tokens`` hold the same token (its role would be ambiguous).
+    """
+    _distinct_tokens(tokens)
     app = FastAPI(title="erpsync", description="Health, metrics and dispatch instructions for warehouses.")
     app.state.erpsync = _Context(
         engine=engine,
@@ -391,9 +364,18 @@ def create_app(
         started=clock(),
     )
     app.include_router(_routes)
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
     for kind in _STATUS:
         app.add_exception_handler(kind, _refused)
     return app
+
+
+def _distinct_tokens(tokens: Sequence[ApiTokenSpec]) -> None:
+    first: dict[str, str] = {}
+    for spec in tokens:
+        if spec.token in first:
+            raise ValueError(f"api tokens {first[spec.token]!r} and {spec.name!r} hold the same token")
+        first[spec.token] = spec.name
 
 
 __all__ = ["AckIn", "ApiTokenSpec", "Caller", "InstructionDetail", "ShipmentIn", "create_app"]

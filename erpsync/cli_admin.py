@@ -27,7 +27,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(config_app, name="config")
     app.add_typer(db_app, name="db")
     app.add_typer(connectors_app, name="connectors")
-    app.command("status", help="Per stream: last run, outcome, cursor, records, quarantine, lag.")(status)
+    app.command("status", help="Per stream: last run, outcome, cursor, records, quarantine, lag, lease.")(
+        status
+    )
 
 
 @config_app.command("validate")
@@ -95,8 +97,13 @@ def status(ctx: typer.Context) -> None:
     configured = [(c.name, s) for c in cfg.connectors for s in c.streams]
     rows = stream_status(app_ctx.engine, configured)
     table = Table(
-        "connector", "stream", "last run", "outcome", "cursor", "in", "changed", "quarantine", "lag"
+        "connector", "stream", "last run", "outcome", "cursor", "in", "changed", "quarantine", "lag", "lease"
     )
     for row in rows:
         table.add_row(*row.cells())
     out.print(table if rows else "no streams configured and no runs recorded yet")
+    for row in rows:
+        if row.lease_state is not None and row.lease_state != "held":
+            out.print(
+                f"{row.connector}/{row.stream}: {row.lease_text()}; the next run takes it over", markup=False
+            )

@@ -9,7 +9,7 @@ from rich.table import Table
 from sqlalchemy import Connection, or_, select
 
 from erpsync.console import make_console
-from erpsync.context import app_context
+from erpsync.context import app_context, key_param
 from erpsync.wiring import order_settings
 from mapping.errors import ConfigError
 from routing import dispatch, shipments
@@ -30,7 +30,9 @@ def register(app: typer.Typer) -> None:
 
 def find_order(conn: Connection, ref: str) -> Any:
     """An order by ``channel/external_id``, external id, or internal id; ``ConfigError`` if unknown."""
+    ref = ref.strip()  # the key rule of mapping.records: "A1 " is "A1"
     channel, _, ext = ref.rpartition("/")
+    channel, ext = channel.strip(), ext.strip()
     query = select(SalesOrder.__table__)
     if channel:
         query = query.where(SalesOrder.channel == channel, SalesOrder.external_id == ext)
@@ -134,7 +136,10 @@ def orders_process(ctx: typer.Context) -> None:
     app_ctx = app_context(ctx)
     prepare_store(app_ctx)
     stats = process_orders(app_ctx.engine, order_settings(app_ctx.config))
-    out.print(f"dispatched {stats.dispatched}, on hold {stats.held}, to route again {stats.retried}")
+    out.print(
+        f"dispatched {stats.dispatched}, on hold {stats.held}, to route again {stats.retried}"
+        + (f" ({stats.revalidated} held order(s) validated again)" if stats.revalidated else "")
+    )
 
 
 @orders_app.command("return")
@@ -241,8 +246,11 @@ def dispatch_ack(
 def dispatch_resend(
     ctx: typer.Context, number: Annotated[str, typer.Argument(help="Instruction number.")]
 ) -> None:
-    """Queue an instruction for delivery again."""
-    dispatch.resend(app_context(ctx).engine, number)
+    """Queue an instruction for delivery again (not once it is shipped or recalled: exit 2)."""
+    try:
+        dispatch.resend(app_context(ctx).engine, number)
+    except dispatch.NotAllowed as exc:
+        raise ConfigError(str(exc)) from None
     out.print(f"{number}: queued again")
 
 
@@ -251,12 +259,15 @@ def dispatch_ship(
     ctx: typer.Context,
     number: Annotated[str, typer.Argument(help="Instruction number.")],
     carrier: Annotated[str, typer.Option(help="Carrier code, e.g. SF.")],
-    tracking: Annotated[str, typer.Option(help="Tracking number.")],
+    tracking: Annotated[str, typer.Option(help="Tracking number.", callback=key_param)],
     line: Annotated[list[str] | None, typer.Option(help="LINE_NO:QTY for a partial parcel (repeat).")] = None,
 ) -> None:
     """Record a parcel for an instruction (all of it, or the given lines)."""
     lines = _parse_lines(line) if line else None
-    status = shipments.report_shipment(
-        app_context(ctx).engine, number, carrier=carrier, tracking_no=tracking, lines=lines
-    )
+    try:
+        status = shipments.report_shipment(
+            app_context(ctx).engine, number, carrier=carrier, tracking_no=tracking, lines=lines
+        )
+    except dispatch.NotAllowed as exc:  # more than is left, or nothing left: the command is wrong
+        raise ConfigError(str(exc)) from None
     out.print(f"{number}: parcel {tracking} recorded; order is {status}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from typing import Annotated
@@ -12,12 +11,13 @@ from rich.table import Table
 from sqlalchemy import Engine, select
 
 from erpsync.console import make_console
-from erpsync.context import AppContext, app_context
+from erpsync.context import AppContext, app_context, key_param
 from erpsync.wiring import channel_policies, stock_channels
+from mapping.csvsafe import csv_writer
 from mapping.errors import ConfigError
 from store.bindings import reverse_bindings
-from store.models import ChannelListing, Location, Outbox, StockLevel
-from sync.drift import check_drift
+from store.models import ChannelListing, Location, Outbox, Product, StockLevel
+from sync.drift import DriftReport, check_drift
 from sync.outbound import TOPIC, PushHandler, channel_blockers, plan, plan_and_enqueue
 from sync.outbox import OutboxWorker
 from sync.sellable import ChannelPolicy, compute, load_inputs, others_locked
@@ -82,7 +82,7 @@ def _push_state(engine: Engine, channel: str, sku: str, sellable: int) -> str:
 @stock_app.command("explain")
 def stock_explain(
     ctx: typer.Context,
-    sku: Annotated[str, typer.Argument(help="Our SKU.")],
+    sku: Annotated[str, typer.Argument(help="Our SKU.", callback=key_param)],
     channel: Annotated[str | None, typer.Option("--channel", "-c", help="Only this channel.")] = None,
 ) -> None:
     """How each channel's number for SKU was derived, step by step, and where its push stands."""
@@ -119,12 +119,14 @@ def stock_plan(
     policies, chosen = _policies(app_ctx, channel)
     table = Table("channel", "sku", "now queued", "would push", "rule")
     count, blocked = 0, 0
+    unbound: dict[str, list[str]] = {}
     for policy in chosen:
         waiting = channel_blockers(app_ctx.engine, policy)
         blocked += bool(waiting)
         for why in waiting.values():
             out.print(f"channel {policy.channel}: nothing is pushed — {why}", markup=False)
-        for p in plan(app_ctx.engine, policies, policy.channel):
+        skipped = unbound.setdefault(policy.channel, [])
+        for p in plan(app_ctx.engine, policies, policy.channel, unbound=skipped):
             table.add_row(
                 p.channel,
                 p.sku,
@@ -137,21 +139,29 @@ def stock_plan(
     out.print(table if count else f"nothing to push{everything}")
     if count:
         out.print(f"{count} change(s) would be pushed")
+    for name, skus in unbound.items():
+        if skus:
+            shown = ", ".join(skus[:10]) + (", …" if len(skus) > 10 else "")
+            out.print(
+                f"{name}: {len(skus)} SKU(s) skipped, no SKU binding for this channel (skus: bound): {shown}",
+                markup=False,
+            )
 
 
 @stock_app.command("report")
 def stock_report(
     ctx: typer.Context,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
-    sku: Annotated[str | None, typer.Option(help="Only this SKU.")] = None,
-    location: Annotated[str | None, typer.Option(help="Only this location code.")] = None,
+    sku: Annotated[str | None, typer.Option(help="Only this SKU.", callback=key_param)] = None,
+    location: Annotated[str | None, typer.Option(help="Only this location code.", callback=key_param)] = None,
 ) -> None:
-    """Stock levels by SKU and location: on hand, reserved, safety stock, available."""
+    """Stock levels by SKU and location: on hand, reserved, safety stock, available, in the SKU's unit."""
     if fmt not in ("table", "csv", "json"):
         raise ConfigError(f"--format: use table, csv or json, not {fmt!r}")
     query = (
         select(
             StockLevel.sku,
+            Product.uom,
             Location.code,
             StockLevel.on_hand,
             StockLevel.reserved,
@@ -160,17 +170,28 @@ def stock_report(
             StockLevel.updated_at,
         )
         .join(Location, Location.id == StockLevel.location_id)
+        .outerjoin(Product, Product.sku == StockLevel.sku)  # a level may arrive before its product
         .order_by(StockLevel.sku, Location.code)
     )
     if sku:
         query = query.where(StockLevel.sku == sku)
     if location:
         query = query.where(Location.code == location)
-    header = ["sku", "location", "on_hand", "reserved", "safety_stock", "available", "source", "updated_at"]
+    header = [
+        "sku",
+        "unit",
+        "location",
+        "on_hand",
+        "reserved",
+        "safety_stock",
+        "available",
+        "source",
+        "updated_at",
+    ]
     with app_context(ctx).engine.connect() as conn:
         rows = [
-            [s, loc, oh, rs, ss, max(0, oh - rs - ss), src or "", ts.isoformat()]
-            for s, loc, oh, rs, ss, src, ts in conn.execute(query)
+            [s, uom or "", loc, oh, rs, ss, max(0, oh - rs - ss), src or "", ts.isoformat()]
+            for s, uom, loc, oh, rs, ss, src, ts in conn.execute(query)
         ]
     if fmt == "json":
         out.print(
@@ -179,8 +200,8 @@ def stock_report(
         )
     elif fmt == "csv":
         buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows([header, *rows])
-        out.print(buf.getvalue(), end="", markup=False)
+        csv_writer(buf).writerows([header, *rows])
+        out.file.write(buf.getvalue())  # as is: rich would expand the tabs a cell may hold
     else:
         table = Table(*header)
         for r in rows:
@@ -194,20 +215,20 @@ def stock_drift(
     channel: Annotated[str | None, typer.Option("--channel", "-c", help="Only this channel.")] = None,
     tolerance: Annotated[int, typer.Option(help="Report only differences larger than this.")] = 0,
     correct: Annotated[
-        bool, typer.Option("--correct", help="Queue pushes that fix the differences.")
+        bool, typer.Option("--correct", help="Queue pushes of the current quantity where they differ.")
     ] = False,
 ) -> None:
-    """Read what each channel shows and compare it with what it should show (exit 1 on drift)."""
+    """Read what each channel shows and compare it with what was last pushed there (exit 1 on drift)."""
     app_ctx = app_context(ctx)
     policies, chosen = _policies(app_ctx, channel)
     connectors = stock_channels(app_ctx.config)
-    table = Table("channel", "sku", "channel sku", "should show", "shows", "difference")
-    drifts = []
+    table = Table("channel", "sku", "channel sku", "last pushed", "shows", "difference")
+    report = DriftReport()
     for policy in chosen:
-        drifts += check_drift(
+        report += check_drift(
             app_ctx.engine, policies, connectors[policy.channel], tolerance=tolerance, correct=correct
         )
-    for d in drifts:
+    for d in report.drifts:
         table.add_row(
             d.channel,
             d.sku,
@@ -216,9 +237,15 @@ def stock_drift(
             "-" if d.actual is None else str(d.actual),
             f"{d.difference:+d}",
         )
-    out.print(table if drifts else "no drift: every channel shows what it should")
-    if drifts:
-        out.print(f"{len(drifts)} difference(s)" + ("; corrections queued" if correct else ""))
+    out.print(table if report.drifts else "no drift: every channel shows what erpsync last pushed there")
+    out.print(
+        f"compared {report.compared} SKU(s) with the quantity last pushed (in the channel's units); "
+        f"skipped {report.in_flight} with a push still queued or in flight, "
+        f"{report.never_pushed} never pushed"
+        + (f" and {report.unbound} without a SKU binding (skus: bound)" if report.unbound else "")
+    )
+    if report.drifts:
+        out.print(f"{len(report.drifts)} difference(s)" + ("; corrections queued" if correct else ""))
         raise typer.Exit(1)
 
 
@@ -231,9 +258,10 @@ def stock_push(
     app_ctx = app_context(ctx)
     policies, chosen = _policies(app_ctx, channel)
     queued = sum(plan_and_enqueue(app_ctx.engine, policies, p.channel) for p in chosen)
+    bound = {p.channel for p in policies if p.bound}
     worker = OutboxWorker(
         app_ctx.engine,
-        {TOPIC: PushHandler(app_ctx.engine, stock_channels(app_ctx.config))},
+        {TOPIC: PushHandler(app_ctx.engine, stock_channels(app_ctx.config), bound=bound)},
         per_partition={TOPIC: 250},
     )
     stats = step = worker.run_once()

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from config import ErpsyncConfig, load_config, load_config_text
 from erpsync.logging import configure_logging
+from mapping.records import normalise_key
 from store.db import make_engine
 
 DEFAULT_CONFIG = Path("erpsync.yaml")
@@ -59,3 +60,13 @@ def app_context(ctx: typer.Context) -> AppContext:
     obj = ctx.find_root().obj
     assert isinstance(obj, AppContext)
     return obj
+
+
+def key_param(value: str | None) -> str | None:
+    """A CLI argument naming a SKU or a code, under the key rule of ``mapping.records``."""
+    if value is None:
+        return None
+    try:
+        return normalise_key(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None

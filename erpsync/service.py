@@ -140,7 +140,7 @@ def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -
     worker = OutboxWorker(
         engine,
         {
-            TOPIC: PushHandler(engine, channels),
+            TOPIC: PushHandler(engine, channels, bound={p.channel for p in policies if p.bound}),
             dispatch.SEND_TOPIC: InstructionHandler(engine, dispatch_sender(cfg), unsealer(cfg)),
             dispatch.FULFIL_TOPIC: FulfilmentHandler(engine, fulfilment_channels(cfg)),
             ALERT_TOPIC: notify_handler(cfg),
@@ -192,5 +192,6 @@ def build_api(engine: Engine, cfg: ErpsyncConfig, service: Service) -> ApiServer
             "tasks": len(service.tasks),
         },
         staleness=staleness_limits(cfg),
+        max_body_bytes=cfg.api.max_body_bytes,
     )
     return ApiServer(app, cfg.api.listen)

@@ -153,6 +153,7 @@ def location_specs(cfg: ErpsyncConfig) -> list[LocationSpec]:
 def channel_policies(cfg: ErpsyncConfig) -> list[ChannelPolicy]:
     """Each configured channel's sellable policy, overrides merged onto the channel rule."""
     policies = []
+    bound = {c.name for c in cfg.connectors if c.skus == "bound"}
     for ch in cfg.channels:
         base = Rule(**ch.rule.model_dump())
         overrides = tuple(
@@ -168,7 +169,7 @@ def channel_policies(cfg: ErpsyncConfig) -> list[ChannelPolicy]:
         locks: dict[str, int] = {}
         for lock in ch.locks:
             locks[lock.sku] = locks.get(lock.sku, 0) + lock.qty
-        policies.append(ChannelPolicy(ch.name, tuple(ch.sources), base, overrides, locks))
+        policies.append(ChannelPolicy(ch.name, tuple(ch.sources), base, overrides, locks, ch.name in bound))
     return policies
 
 

@@ -17,8 +17,8 @@ once; converters are the named ones of :mod:`mapping.converters`.
 Errors: :meth:`FieldMap.compile` raises ``ValueError`` listing every bad field (unknown field of
 the record model, invalid JMESPath, bad converter, a required model field left unmapped).
 :meth:`FieldMap.apply` and :meth:`FieldMap.to_record` raise ``RecordError`` for one bad payload:
-``code="missing_field"`` or ``"invalid"``, ``field`` like ``"lines[0].qty"``, and a message
-naming the field, the path and what is wrong, e.g.
+``code="missing_field"``, ``"too_long"`` (text longer than the record allows) or ``"invalid"``,
+``field`` like ``"lines[0].qty"``, and a message naming the field, the path and what is wrong, e.g.
 ``lines[0].qty: field required (path "line_items[0].quantity" gave nothing)``.
 
 >>> from mapping.records import StockLevel
@@ -50,6 +50,8 @@ _Loc = tuple[str | int, ...]
 _NO_DEFAULT: Any = object()
 _FIELD_KEYS = frozenset({"path", "convert", "default", "required", "const", "fields", "each"})
 _MAX_ERRORS = 5
+#: quarantine codes of pydantic error types (others are "invalid"); "too_long" as the store's limits say
+_CODES = {"missing": "missing_field", "string_too_long": "too_long"}
 _FUNCTIONS = frozenset(jmespath.functions.Functions.FUNCTION_TABLE)
 
 
@@ -385,5 +387,5 @@ class FieldMap:
         if len(errors) > _MAX_ERRORS:
             lines.append(f"and {len(errors) - _MAX_ERRORS} more")
         first = errors[0]
-        code = "missing_field" if first["type"] == "missing" else "invalid"
+        code = _CODES.get(first["type"], "invalid")
         return RecordError("; ".join(lines), code=code, field=format_loc(first["loc"]) or None)

@@ -4,19 +4,30 @@ A connector yields raw dicts; ``mapping`` turns them into these records; ``sync`
 the store. Quantities are integers in the SKU's base unit (after unit conversion); money is
 ``Decimal`` with an ISO 4217 currency; datetimes are timezone-aware UTC.
 
+A stock quantity as a source reports it (``StockLevel.on_hand``, ``StockMove.delta``) may be a
+decimal — 12.5 kg — until the SKU's binding multiplies it by its ``uom_factor`` (1000: kg -> g,
+12500); after that it must be a whole number of base units (``mapping.skus.Binder`` refuses it
+otherwise, saying how to fix it). Whole values are kept as ``int`` from the start.
+
 Each record has ``key``: the identity the engine de-duplicates and quarantines by.
 
->>> StockLevel(sku="A-1", location="WH1", on_hand=5).key
+Keys — SKUs, location codes, order and move ids, dispatch and tracking numbers — follow one rule
+(:func:`normalise_key`, the ``KEY`` validator): surrounding whitespace is dropped, so ``"A1 "`` is
+``"A1"`` on every backend (MariaDB's PAD SPACE collation would merge them, SQLite would not), and a
+key holding a control character (tab, line break, NUL) is refused.
+
+>>> StockLevel(sku="A-1 ", location="WH1", on_hand=5).key
 'A-1@WH1'
 """
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -27,8 +38,46 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+def normalise_key(value: str) -> str:
+    """Return a key as erpsync stores and compares it: without surrounding whitespace.
+
+    Legacy ERPs keep codes in ``CHAR`` columns padded with spaces, and people paste codes with a
+    stray blank: such a key is the same key. ``ValueError`` when one holds a control character.
+    """
+    key = value.strip()
+    bad = next((c for c in key if unicodedata.category(c) in ("Cc", "Cs")), None)
+    if bad is not None:
+        what = "control character" if unicodedata.category(bad) == "Cc" else "lone surrogate"
+        raise ValueError(
+            f"contains the {what} U+{ord(bad):04X} "
+            "(keys may not hold tabs, line breaks, other control characters or broken text)"
+        )
+    return key
+
+
+def _key_input(value: Any) -> Any:
+    return normalise_key(value) if isinstance(value, str) else value
+
+
+#: the key rule for a record field; put it after the Field(...) limits (lengths apply to the result)
+KEY = BeforeValidator(_key_input)
+
+_MAX_DIGITS = 40
+
+
+def _count(value: int | Decimal) -> int | Decimal:
+    # a whole quantity is an int at once; a fraction waits for the binding's unit factor (and a
+    # huge exponent stays a Decimal, for the schema limits to refuse without building the int)
+    if isinstance(value, Decimal) and value.adjusted() <= _MAX_DIGITS and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-Sku = Annotated[str, Field(min_length=1, max_length=64)]
+#: a stock quantity as the source reports it: whole, or a decimal a unit factor makes whole
+SourceQty = Annotated[int | Decimal, AfterValidator(_count)]
+Sku = Annotated[str, Field(min_length=1, max_length=64), KEY]
+LocationCode = Annotated[str, Field(min_length=1, max_length=64), KEY]
 
 
 class Record(BaseModel):
@@ -58,8 +107,8 @@ class StockLevel(Record):
     """On-hand quantity of one SKU at one location, as the source reports it."""
 
     sku: Sku
-    location: str = Field(min_length=1, max_length=64)
-    on_hand: int
+    location: LocationCode
+    on_hand: SourceQty
     as_of: UtcDatetime | None = None
 
     @property
@@ -71,9 +120,9 @@ class StockMove(Record):
     """A change of on-hand reported by a source (a delta stream); ``move_id`` is the source's id."""
 
     sku: Sku
-    location: str = Field(min_length=1, max_length=64)
-    delta: int
-    move_id: str = Field(min_length=1, max_length=191)
+    location: LocationCode
+    delta: SourceQty
+    move_id: Annotated[str, Field(min_length=1, max_length=191), KEY]
     at: UtcDatetime | None = None
 
     @property
@@ -101,8 +150,8 @@ class OrderLine(Record):
 
 
 class Order(Record):
-    channel: str = Field(min_length=1, max_length=64)
-    external_id: str = Field(min_length=1, max_length=128)
+    channel: Annotated[str, Field(min_length=1, max_length=64), KEY]
+    external_id: Annotated[str, Field(min_length=1, max_length=128), KEY]
     status: str = Field(min_length=1, max_length=32)
     placed_at: UtcDatetime | None = None
     updated_at: UtcDatetime | None = None
@@ -125,11 +174,11 @@ class ShipmentLine(Record):
 class Shipment(Record):
     """A parcel a warehouse shipped: for a dispatch instruction (by number) or an order."""
 
-    channel: str
-    order_external_id: str
-    dispatch_number: str | None = None
+    channel: Annotated[str, KEY]
+    order_external_id: Annotated[str, KEY]
+    dispatch_number: Annotated[str, KEY] | None = None
     carrier: str
-    tracking_no: str
+    tracking_no: Annotated[str, KEY]
     shipped_at: UtcDatetime | None = None
     lines: tuple[ShipmentLine, ...] = ()
 

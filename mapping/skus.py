@@ -1,9 +1,15 @@
 """SKU bindings: an external system's SKU and unit mapped to ours.
 
 A :class:`SkuBinding` says that ``external_sku`` in ``system`` is our ``sku``, and that one
-external unit is ``uom_factor`` base units (a channel selling packs of 6 has factor 6). A
-:class:`Binder` applies the bindings of one system to canonical records: SKUs are rewritten,
-quantities multiplied by the factor and unit prices divided by it.
+external unit is ``uom_factor`` base units (a channel selling packs of 6 has factor 6). Both
+SKUs follow the key rule of :mod:`mapping.records` (surrounding whitespace dropped, control
+characters refused), wherever a binding comes from. A :class:`Binder` applies the bindings of
+one system to canonical records: SKUs are rewritten, quantities multiplied by the factor and unit
+prices divided by it.
+
+Units: a stock quantity may arrive as a decimal (12.5 kg); the factor must make it a whole number
+of base units (``uom_factor: 1000`` counts kg as g: 12500). One that stays fractional is refused
+with ``RecordError(code="fractional_qty")`` naming the value, the SKU, its unit and the fix.
 
 Modes: ``identity`` uses a binding where one exists and keeps the SKU as it is otherwise;
 ``bound`` demands a binding for every SKU and raises ``RecordError(code="unmapped_sku")``
@@ -24,16 +30,36 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 from mapping.errors import RecordError
-from mapping.records import Order, OrderLine, Product, Record, Shipment, ShipmentLine, StockLevel, StockMove
+from mapping.records import (
+    Order,
+    OrderLine,
+    Product,
+    Record,
+    Shipment,
+    ShipmentLine,
+    StockLevel,
+    StockMove,
+    normalise_key,
+)
 
-__all__ = ["Binder", "BindingMode", "SkuBinding", "external_skus", "read_bindings_csv"]
+__all__ = [
+    "Binder",
+    "BindingMode",
+    "SkuBinding",
+    "external_skus",
+    "fractional_skus",
+    "has_fraction",
+    "read_bindings_csv",
+]
 
 BindingMode = Literal["identity", "bound"]
 _SKU_MAX = 64
+_MAX_DIGITS = 40  # a quantity beyond any column: refused before building a huge int
 _COLUMNS = ("system", "external_sku", "sku", "uom_factor")
 
 
@@ -49,6 +75,13 @@ class SkuBinding:
     def __post_init__(self) -> None:
         for name in ("system", "external_sku", "sku"):
             value = getattr(self, name)
+            if isinstance(value, str):
+                # the key rule of mapping.records: "A1 " is "A1" on every backend
+                try:
+                    value = normalise_key(value)
+                except ValueError as exc:
+                    raise ValueError(f"{name} {value!r} {exc}") from None
+                object.__setattr__(self, name, value)
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name} must be non-empty text, got {value!r}")
         if len(self.sku) > _SKU_MAX:
@@ -59,10 +92,18 @@ class SkuBinding:
 
 
 class Binder:
-    """Applies one system's SKU bindings to canonical records."""
+    """Applies one system's SKU bindings to canonical records.
+
+    ``units`` (our SKU -> the product's unit) only makes messages clearer: a stock quantity that
+    is not a whole number of base units after the factor is refused naming its unit.
+    """
 
     def __init__(
-        self, system: str, bindings: Mapping[str, SkuBinding], mode: BindingMode = "identity"
+        self,
+        system: str,
+        bindings: Mapping[str, SkuBinding],
+        mode: BindingMode = "identity",
+        units: Mapping[str, str] | None = None,
     ) -> None:
         if mode not in ("identity", "bound"):
             raise ValueError(f"binding mode must be 'identity' or 'bound', got {mode!r}")
@@ -72,6 +113,7 @@ class Binder:
         self.system = system
         self.bindings = bindings
         self.mode = mode
+        self.units = units or {}
 
     def resolve(self, external_sku: str) -> tuple[str, int]:
         """Return ``(sku, uom_factor)`` for an external SKU; ``RecordError`` when bound and unknown."""
@@ -89,7 +131,7 @@ class Binder:
 
     def apply(self, record: Record) -> Record:
         """Return the record with our SKUs and quantities in base units (unchanged if none apply)."""
-        if self.mode == "identity" and not self.bindings:
+        if self.mode == "identity" and not self.bindings and not has_fraction(record):
             return record
         if isinstance(record, StockLevel | StockMove | Product):
             return self._bind_item(record)
@@ -110,14 +152,35 @@ class Binder:
 
     def _bind_item(self, record: StockLevel | StockMove | Product) -> Record:
         sku, factor = self._resolve(record.sku, "sku")
-        if sku == record.sku and factor == 1:
+        if sku == record.sku and factor == 1 and not has_fraction(record):
             return record
         update: dict[str, Any] = {"sku": sku}
         if isinstance(record, StockLevel):
-            update["on_hand"] = record.on_hand * factor
+            update["on_hand"] = self._base_units("on_hand", record.on_hand, record.sku, sku, factor)
         elif isinstance(record, StockMove):
-            update["delta"] = record.delta * factor
+            update["delta"] = self._base_units("delta", record.delta, record.sku, sku, factor)
         return record.model_copy(update=update)
+
+    def _base_units(self, field: str, qty: int | Decimal, external_sku: str, sku: str, factor: int) -> int:
+        """The quantity in whole base units; ``RecordError`` saying how to fix a fraction."""
+        units = qty * factor
+        if isinstance(units, int):
+            return units
+        if units.adjusted() > _MAX_DIGITS:
+            raise RecordError(f"{field}: {qty} is out of range", code="out_of_range", field=field)
+        if units == units.to_integral_value():
+            return int(units)
+        unit = self.units.get(sku)
+        counted = f"{qty} {unit}" if unit else f"{qty}"
+        times = f" x uom_factor {factor} = {units}" if factor != 1 else ""
+        raise RecordError(
+            f"{field}: {counted} of SKU {sku}{times} is not a whole number of base units; stock is "
+            f"counted in whole base units: bind {self.system}:{external_sku} with a uom_factor that "
+            "makes it whole (1000 counts kg as g) with `erpsync mapping import-skus` or sku_bindings "
+            "in the config, and give the product the base unit",
+            code="fractional_qty",
+            field=field,
+        )
 
     def _bind_line(self, line: OrderLine | ShipmentLine, index: int) -> OrderLine | ShipmentLine:
         sku, factor = self._resolve(line.sku, f"lines[{index}].sku")
@@ -127,6 +190,17 @@ class Binder:
         if isinstance(line, OrderLine):
             update["unit_price"] = line.unit_price / factor
         return line.model_copy(update=update)
+
+
+def has_fraction(record: Record) -> bool:
+    """Whether a stock record's quantity is not (yet) a whole number."""
+    qty = record.on_hand if isinstance(record, StockLevel) else getattr(record, "delta", None)
+    return isinstance(qty, Decimal)
+
+
+def fractional_skus(records: Iterable[Record]) -> set[str]:
+    """The SKUs of stock records whose quantity is not (yet) a whole number."""
+    return {r.sku for r in records if isinstance(r, StockLevel | StockMove) and has_fraction(r)}
 
 
 def external_skus(items: Iterable[Record | Mapping[str, Any]]) -> set[str]:
@@ -166,6 +240,11 @@ def _parse_row(row: Mapping[str, Any], default_system: str | None) -> tuple[SkuB
             problems.append(f"{column}: missing value")
         elif not values[column]:
             problems.append(f"{column}: empty")
+        else:
+            try:
+                normalise_key(str(values[column]))
+            except ValueError as exc:
+                problems.append(f"{column}: {exc}")
     sku = values["sku"] or ""
     if len(sku) > _SKU_MAX:
         problems.append(f"sku: longer than {_SKU_MAX} characters")

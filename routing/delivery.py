@@ -7,9 +7,10 @@
 dispatch and must be stopped). The location's :class:`DeliveryTarget` says how it receives them:
 
 - ``webhook``: a compact UTF-8 JSON ``POST`` with ``Idempotency-Key: <key>`` and the
-  :mod:`routing.signing` headers (a fresh nonce per attempt). 2xx: delivered; 408, 429, 5xx and
-  network errors: retried (after ``Retry-After`` seconds if sent); any other status (401/403
-  usually means the secrets differ): a dead letter with the status and a redacted excerpt.
+  :mod:`routing.signing` headers (bound to method, URL and body; a fresh nonce per attempt).
+  2xx: delivered; 408, 429, 5xx and network errors: retried (after ``Retry-After`` seconds if
+  sent); any other status (401/403 usually means the secrets differ): a dead letter with the
+  status and a redacted excerpt.
   Receivers answer 2xx to an idempotency key they already have.
 - ``csv``: ``<number>.csv`` (a recall: ``<number>.recall.csv``, so it never replaces an
   instruction the warehouse has not read yet) written atomically into ``folder``: a hidden
@@ -21,9 +22,10 @@ dispatch and must be stopped). The location's :class:`DeliveryTarget` says how i
   network errors and refused credentials are retried; other 5xx replies, and a server refusing
   every recipient, are dead letters (the error names the recipients).
 
-The CSV is UTF-8 with a BOM (Excel on Chinese Windows needs it) and CRLF line ends; a text cell
-starting with ``=``, ``@``, ``+`` or ``-`` (other than a phone number) gets a leading ``'`` so a
-spreadsheet shows it instead of running it as a formula.
+The CSV is UTF-8 with a BOM (Excel on Chinese Windows needs it) and CRLF line ends, written by
+:func:`mapping.csvsafe.csv_writer`: a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or
+a carriage return gets a leading ``'`` (a phone number ``+86 ...`` too) so a spreadsheet shows it
+instead of running it as a formula; numbers stay numbers.
 
 A location without a target is retried (it may be configured later); a payload that cannot be
 rendered is a dead letter. A batch stops at its first retried message, so each location gets its
@@ -35,7 +37,6 @@ instructions in order. Log lines name location, number and key, never the secret
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -61,7 +62,8 @@ import structlog
 
 from connectors.http import parse_retry_after
 from connectors.redact import redact_text, redact_url, register_secret
-from routing.signing import sign
+from mapping.csvsafe import csv_writer
+from routing.signing import request_target, sign, whole_seconds
 from store.outbox import Message
 from sync.outbox import Delivered, Failed, Outcome, Retry
 
@@ -75,7 +77,6 @@ CSV_COLUMNS = (
 )
 SHIP_TO_FIELDS = ("name", "phone", "province", "city", "district", "street", "postal_code", "country")
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,119}")
-_PHONE = re.compile(r"[+\-]?[0-9][0-9 ()\-]*")
 EXCERPT_CHARS = 200
 MAX_RETRY_AFTER = 15 * 60.0  # a receiver's Retry-After is honoured up to the worker's longest backoff
 
@@ -166,7 +167,14 @@ class DispatchSender:
         body = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {**_JSON_HEADERS, "Idempotency-Key": message.key}
         # A fresh nonce per attempt: a re-send after a lost response must not look like a replay.
-        headers |= sign(secret, body, timestamp=int(self._clock()), nonce=uuid.uuid4().hex)
+        headers |= sign(
+            secret,
+            body,
+            method="POST",
+            target=request_target(url),
+            timestamp=whole_seconds(self._clock()),
+            nonce=uuid.uuid4().hex,
+        )
         try:
             with self.session.post(
                 url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
@@ -212,7 +220,7 @@ def render_csv(payload: Mapping[str, Any]) -> bytes:
         "kind": payload.get("kind") or "dispatch",
     }
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv_writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for line in payload["lines"]:
         row = {**common, **{key: line.get(key) for key in ("line_no", "sku", "description", "qty", "uom")}}
@@ -228,11 +236,11 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _cell(value: Any) -> str:
-    text = _text(value)
-    if text[:1] in ("=", "@", "\t", "\r") or (text[:1] in ("+", "-") and not _PHONE.fullmatch(text)):
-        return "'" + text
-    return text
+def _cell(value: Any) -> Any:
+    """A payload value for the CSV: a whole float (JSON's ``2.0``) as ``2``; the rest as it is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _write_csv(folder: Path, payload: Mapping[str, Any]) -> Outcome:

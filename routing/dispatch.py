@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -28,6 +29,7 @@ from mapping.records import utcnow
 from routing.delivery import DispatchSender
 from store import orders as lifecycle
 from store import stock
+from store.db import retry_on_lock_conflict
 from store.models import Allocation, DispatchInstruction, Location, OrderLine, Product, SalesOrder
 from store.outbox import Message, enqueue
 from sync.outbox import Delivered, Outcome, Retry
@@ -44,6 +46,14 @@ class NotFound(ErpsyncError):
 
 class Forbidden(ErpsyncError):
     """The caller may not act on this location's instructions."""
+
+
+class NotAllowed(ErpsyncError):
+    """The instruction's state refuses the change (a re-send of a shipped one, a parcel too many)."""
+
+
+#: states in which the warehouse still has something to do, so a re-send can help
+RESENDABLE = (*OPEN, "acknowledged", "partially_shipped")
 
 
 def _instruction(conn: Connection, number: str, locations: set[str] | None, *, lock: bool = True) -> Any:
@@ -143,7 +153,10 @@ class InstructionHandler:
         return outcomes + [waiting] * (len(messages) - len(outcomes))
 
     def _sent(self, instruction_id: int, kind: str) -> None:
-        now = utcnow()
+        # run again if chosen as a deadlock victim: the instruction went out, its state must say so
+        retry_on_lock_conflict(partial(self._record_sent, instruction_id, kind, utcnow()))
+
+    def _record_sent(self, instruction_id: int, kind: str, now: datetime) -> None:
         with self.engine.begin() as conn:
             if kind == "recall":
                 conn.execute(
@@ -286,9 +299,15 @@ def list_instructions(
 
 
 def resend(engine: Engine, number: str) -> None:
-    """Queue an instruction again now (a person asked for it)."""
+    """Queue an instruction again now (a person asked for it); ``NotAllowed`` once nothing is left to do."""
     with engine.begin() as conn:
         di = _instruction(conn, number, None)
+        if di.status not in RESENDABLE:
+            raise NotAllowed(
+                f"dispatch instruction {number} is {di.status}: a re-send would ask its warehouse to "
+                "ship it again, so it is not queued",
+                hint=f"only {', '.join(RESENDABLE)} instructions can be re-sent",
+            )
         count = di.send_count + 1
         queue_send(conn, di.id, di.number, di.location_code, attempt=count)
         conn.execute(
@@ -301,6 +320,7 @@ def resend(engine: Engine, number: str) -> None:
 __all__ = [
     "Forbidden",
     "InstructionHandler",
+    "NotAllowed",
     "NotFound",
     "acknowledge",
     "request_recalls",

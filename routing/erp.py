@@ -3,20 +3,23 @@
 With ``routing.erp_connector`` set, dispatching an order also queues it (topic
 ``erp.sales_order``, partition = the ERP connector); ``ErpOrderHandler`` turns it into a
 ``SalesDoc`` and calls the connector's ``create_sales_order``, which finds the document already
-made for the same ``ref`` (``channel/external_id``) instead of creating a second one. The ERP's
-document id is kept in the audit log.
+made for the same ``ref`` (``channel/external_id``) instead of creating a second one. The
+document names the location the order was routed to (its first part's, when split), which an
+ERP connector turns into its own warehouse. The ERP's document id is kept in the audit log.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from functools import partial
 
 from sqlalchemy import Engine, insert, select
 
 from connectors.base import SalesDoc, SalesDocLine, SalesOrderSink
 from mapping.records import utcnow
-from store.models import AuditLog, OrderLine, SalesOrder
+from store.db import retry_on_lock_conflict
+from store.models import AuditLog, DispatchInstruction, Location, OrderLine, SalesOrder
 from store.outbox import Message
 from sync.outbox import Delivered, Outcome, Retry
 
@@ -32,6 +35,13 @@ def sales_doc(engine: Engine, order_id: int, unseal: Callable[[str], str] | None
             .where(OrderLine.order_id == order_id)
             .order_by(OrderLine.line_no)
         ).all()
+        location = conn.execute(
+            select(Location.code)
+            .join(DispatchInstruction, DispatchInstruction.location_id == Location.id)
+            .where(DispatchInstruction.order_id == order_id)
+            .order_by(DispatchInstruction.part_no, DispatchInstruction.id)
+            .limit(1)
+        ).scalar()
     ship_to = json.loads(unseal(o.ship_to_sealed)) if o.ship_to_sealed and unseal else {}
     return SalesDoc(
         f"{o.channel}/{o.external_id}",
@@ -39,6 +49,7 @@ def sales_doc(engine: Engine, order_id: int, unseal: Callable[[str], str] | None
         o.currency,
         tuple(SalesDocLine(ln.sku, ln.qty, str(ln.unit_price)) for ln in lines),
         ship_to,
+        location,
     )
 
 
@@ -58,16 +69,19 @@ class ErpOrderHandler:
         for m in messages:
             doc = sales_doc(self.engine, m.payload["order_id"], self.unseal)
             erp_id = sink.create_sales_order(doc)
-            with self.engine.begin() as conn:
-                conn.execute(
-                    insert(AuditLog).values(
-                        at=utcnow(),
-                        actor=sink.name,
-                        action="erp_sales_order",
-                        target_type="order",
-                        target=doc.ref,
-                        details={"erp_id": erp_id},
-                    )
-                )
+            retry_on_lock_conflict(partial(self._record, sink.name, doc.ref, erp_id))
             outcomes.append(Delivered())
         return outcomes
+
+    def _record(self, sink: str, ref: str, erp_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(AuditLog).values(
+                    at=utcnow(),
+                    actor=sink,
+                    action="erp_sales_order",
+                    target_type="order",
+                    target=ref,
+                    details={"erp_id": erp_id},
+                )
+            )

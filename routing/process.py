@@ -1,6 +1,8 @@
 """Take received orders through validation, routing and allocation to dispatch instructions.
 
-For each ``received`` order, oldest first, in one transaction per order:
+First, held orders whose cause has landed since their hold (a product or binding for an unknown
+SKU, free stock for ``no_stock``) go back to ``received`` (``routing.holds``). Then for each
+``received`` order, oldest first, in one transaction per order:
 
 1. **validate** (审单): address and contact complete, every SKU known, payment received, total
    consistent with the lines; a failure puts the order ``on_hold`` with a reason a person can
@@ -30,6 +32,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from mapping.records import utcnow
 from routing.dispatch import queue_send
 from routing.engine import Decision, OrderLineToRoute, OrderToRoute, Place, RoutingPolicy, route
+from routing.holds import UNKNOWN_SKU, revalidate_held
 from store import orders as lifecycle
 from store import stock
 from store.db import retry_on_lock_conflict
@@ -70,6 +73,7 @@ class ProcessStats:
     dispatched: int = 0
     held: int = 0
     retried: int = 0
+    revalidated: int = 0  # held orders sent back to validation: what they waited for landed
 
 
 def load_places(conn: Connection) -> list[Place]:
@@ -128,7 +132,8 @@ def validate(conn: Connection, o: Any, lines: Sequence[Any], settings: OrderSett
     skus = {ln.sku for ln in lines}
     known = set(conn.execute(select(Product.sku).where(Product.sku.in_(skus))).scalars())
     if skus - known:
-        return f"unknown SKU: {', '.join(sorted(skus - known))} (not in the product list from the ERP)"
+        unknown = ", ".join(sorted(skus - known))
+        return f"{UNKNOWN_SKU}: {unknown} (not in the product list from the ERP, nor bound to one)"
     total = o.total
     lines_sum = sum((ln.unit_price * ln.qty for ln in lines), Decimal(0))
     if total is not None and lines_sum and abs(total - lines_sum) > lines_sum * settings.total_tolerance:
@@ -231,6 +236,7 @@ def _one(engine: Engine, order_id: int, settings: OrderSettings, places: list[Pl
 
 def process_orders(engine: Engine, settings: OrderSettings, *, limit: int = 200) -> ProcessStats:
     """Validate, route, allocate and dispatch up to ``limit`` received orders, oldest first."""
+    revalidated = revalidate_held(engine, limit=limit)
     with engine.connect() as conn:
         ids = list(
             conn.execute(
@@ -241,7 +247,7 @@ def process_orders(engine: Engine, settings: OrderSettings, *, limit: int = 200)
             ).scalars()
         )
         places = load_places(conn)
-    stats = ProcessStats()
+    stats = ProcessStats(revalidated=revalidated)
     for order_id in ids:
         outcome = retry_on_lock_conflict(partial(_one, engine, order_id, settings, places))
         if outcome == "dispatched":

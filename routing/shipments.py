@@ -3,7 +3,14 @@
 ``record_shipment`` (in the caller's transaction) records carrier and tracking number for all or
 some lines, consumes the reservations (``store.stock.ship_allocation``), moves the order to
 ``partially_shipped``/``shipped`` and queues the fulfilment for the originating channel (topic
-``fulfilment.push``). Reporting the same parcel twice changes nothing. Warehouses report through
+``fulfilment.push``).
+
+A parcel is identified by (instruction, tracking number): reporting it again changes nothing and
+answers the order's status, as the first report did. A new parcel is refused (``NotAllowed``,
+nothing written) when it holds more of a line than is left to ship on the instruction — the
+error names the line, what was ordered and what earlier parcels already shipped — when a
+quantity is below 1, or, without lines, when nothing is left to ship (a shipped or recalled
+instruction). A line the instruction does not have is ``NotFound``. Warehouses report through
 the HTTP API or the CLI (``report_shipment``), or through a ``shipments`` stream of any connector
 — a CSV return file in a drop folder, a WMS's API — reconciled by ``reconcile_shipments``.
 """
@@ -20,7 +27,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from mapping.errors import RecordError
 from mapping.records import Shipment as ShipmentRecord
 from mapping.records import utcnow
-from routing.dispatch import FULFIL_TOPIC, NotFound, _instruction
+from routing.dispatch import FULFIL_TOPIC, NotAllowed, NotFound, _instruction
 from store import orders as lifecycle
 from store import stock
 from store.models import Allocation, DispatchInstruction, OrderLine, SalesOrder, Shipment
@@ -118,8 +125,9 @@ def reconcile_shipments(conn: Connection, records: Sequence[ShipmentRecord], ctx
                 conn, di, carrier=r.carrier, tracking_no=r.tracking_no, lines=lines, shipped_at=r.shipped_at
             )
             out.changed += before is None
-        except (NotFound, RecordError) as exc:
-            error = exc if isinstance(exc, RecordError) else RecordError(str(exc), code="unknown_dispatch")
+        except (NotFound, NotAllowed, RecordError) as exc:
+            code = "unknown_dispatch" if isinstance(exc, NotFound) else "shipment_refused"
+            error = exc if isinstance(exc, RecordError) else RecordError(str(exc), code=code)
             out.refused.append((r, error))  # type: ignore[union-attr]
     return out
 
@@ -163,31 +171,57 @@ def _open_lines_by_sku(conn: Connection, instruction_id: int) -> dict[str, int]:
     return dict(rows)
 
 
-def _ship_lines(
-    conn: Connection, di: Any, lines: Sequence[ShippedLine] | None, when: datetime
-) -> list[dict[str, Any]]:
+def _parcel_lines(conn: Connection, di: Any, lines: Sequence[ShippedLine] | None) -> list[tuple[Any, int]]:
+    """Each reserved allocation row this parcel ships from, with the units; refuses what cannot ship."""
     rows = conn.execute(
         select(
             Allocation.id,
             Allocation.qty,
+            Allocation.status,
             Allocation.order_line_id,
             OrderLine.line_no,
             OrderLine.sku,
             OrderLine.external_line_id,
+            OrderLine.qty.label("ordered"),
+            OrderLine.qty_shipped,
         )
         .join(OrderLine, OrderLine.id == Allocation.order_line_id)
-        .where(Allocation.dispatch_id == di.id, Allocation.status == stock.RESERVED)
+        .where(Allocation.dispatch_id == di.id)
     ).all()
-    wanted = {ln.line_no: ln.qty for ln in lines} if lines is not None else {r.line_no: r.qty for r in rows}
-    by_line = {r.line_no: r for r in rows}
-    unknown = set(wanted) - set(by_line)
+    open_rows = {r.line_no: r for r in rows if r.status == stock.RESERVED}
+    if lines is None:
+        if not open_rows:
+            raise NotAllowed(
+                f"dispatch instruction {di.number} is {di.status}: nothing is left to ship on it",
+                hint="reporting an earlier parcel's tracking number again is accepted and changes nothing",
+            )
+        return [(r, r.qty) for _, r in sorted(open_rows.items())]
+    on_instruction = {r.line_no: r for r in rows}
+    unknown = sorted({ln.line_no for ln in lines} - set(on_instruction))
     if unknown:
-        raise NotFound(f"instruction {di.number} has nothing left to ship on line(s) {sorted(unknown)}")
+        raise NotFound(f"dispatch instruction {di.number} has no line {', '.join(map(str, unknown))}")
+    problems = []
+    for ln in sorted(lines, key=lambda ln: ln.line_no):
+        row, left = on_instruction[ln.line_no], getattr(open_rows.get(ln.line_no), "qty", 0)
+        if ln.qty < 1:
+            problems.append(f"line {ln.line_no} ({row.sku}): a quantity must be at least 1, not {ln.qty}")
+        elif ln.qty > left:
+            problems.append(
+                f"line {ln.line_no} ({row.sku}): {row.ordered} ordered, {row.qty_shipped} already shipped, "
+                f"{left} left to ship on {di.number}; this parcel has {ln.qty}"
+            )
+    if problems:
+        raise NotAllowed(f"parcel refused: {'; '.join(problems)}")
+    return [(open_rows[ln.line_no], ln.qty) for ln in sorted(lines, key=lambda ln: ln.line_no)]
+
+
+def _ship_lines(
+    conn: Connection, di: Any, lines: Sequence[ShippedLine] | None, when: datetime
+) -> list[dict[str, Any]]:
     shipped = []
-    for line_no, qty in sorted(wanted.items()):
-        row = by_line[line_no]
+    for row, qty in _parcel_lines(conn, di, lines):
         allocation_id = row.id
-        if 0 < qty < row.qty:  # a partial parcel: split the allocation, ship the part
+        if qty < row.qty:  # a partial parcel: split the allocation, ship the part
             conn.execute(update(Allocation).where(Allocation.id == row.id).values(qty=row.qty - qty))
             new = conn.execute(
                 insert(Allocation).values(
@@ -205,15 +239,10 @@ def _ship_lines(
         conn.execute(
             update(OrderLine)
             .where(OrderLine.id == row.order_line_id)
-            .values(qty_shipped=OrderLine.qty_shipped + min(qty, row.qty))
+            .values(qty_shipped=OrderLine.qty_shipped + qty)
         )
         shipped.append(
-            {
-                "line_no": line_no,
-                "sku": row.sku,
-                "external_line_id": row.external_line_id,
-                "qty": min(qty, row.qty),
-            }
+            {"line_no": row.line_no, "sku": row.sku, "external_line_id": row.external_line_id, "qty": qty}
         )
     return shipped
 

@@ -1,4 +1,8 @@
-"""SKU bindings in the database: load the ones a page needs (one query), import many at once."""
+"""SKU bindings in the database: load the ones a page needs (one query), import many at once,
+and the reverse way: which of our SKUs a channel knows, under which SKU and unit.
+
+Also the products' units, which name the base unit of a SKU in messages and reports.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from sqlalchemy import Connection, select
 
 from mapping.records import utcnow
 from mapping.skus import SkuBinding
+from store.batching import select_in
+from store.models import Product as ProductRow
 from store.models import SkuBinding as BindingRow
 from store.upsert import NEW, upsert
 
@@ -17,12 +23,26 @@ def load_bindings(conn: Connection, system: str, external_skus: Iterable[str]) -
     wanted = sorted(set(external_skus))
     if not wanted:
         return {}
-    rows = conn.execute(
-        select(BindingRow.external_sku, BindingRow.sku, BindingRow.uom_factor).where(
-            BindingRow.system == system, BindingRow.external_sku.in_(wanted)
-        )
+    rows = select_in(
+        conn,
+        lambda part: select(BindingRow.external_sku, BindingRow.sku, BindingRow.uom_factor).where(
+            BindingRow.system == system, BindingRow.external_sku.in_(part)
+        ),
+        wanted,
     )
-    return {ext: SkuBinding(system, ext, sku, factor) for ext, sku, factor in rows}
+    found = (SkuBinding(system, ext, sku, factor) for ext, sku, factor in rows)
+    return {b.external_sku: b for b in found}  # keyed as normalised (a row stored before the key rule)
+
+
+def product_units(conn: Connection, skus: Iterable[str]) -> dict[str, str]:
+    """The unit of each of these SKUs' products (SKUs without a product are absent)."""
+    wanted = sorted(set(skus))
+    if not wanted:
+        return {}
+    rows = select_in(
+        conn, lambda part: select(ProductRow.sku, ProductRow.uom).where(ProductRow.sku.in_(part)), wanted
+    )
+    return {row.sku: row.uom for row in rows}
 
 
 def save_bindings(conn: Connection, bindings: Iterable[SkuBinding]) -> int:
@@ -46,6 +66,17 @@ def save_bindings(conn: Connection, bindings: Iterable[SkuBinding]) -> int:
         update={"sku": NEW, "uom_factor": NEW, "updated_at": NEW},
     )
     return len(rows)
+
+
+def bound_skus(conn: Connection, system: str, skus: Iterable[str]) -> set[str]:
+    """Those of our ``skus`` that have a binding for ``system`` (one query)."""
+    wanted = sorted(set(skus))
+    if not wanted:
+        return set()
+    rows = conn.execute(
+        select(BindingRow.sku).where(BindingRow.system == system, BindingRow.sku.in_(wanted)).distinct()
+    )
+    return set(rows.scalars())
 
 
 def reverse_bindings(conn: Connection, channel: str, skus: Sequence[str]) -> dict[str, tuple[str, int]]:

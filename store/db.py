@@ -102,6 +102,41 @@ def is_lock_conflict(exc: BaseException) -> bool:
     return code in _LOCK_ERRORS or "database is locked" in str(orig)
 
 
+#: MySQL/MariaDB errors that refuse a value rather than the statement: truncated or incorrect
+#: value (1292), division by zero (1365), a trigger's SIGNAL (1644), a value out of range in an
+#: expression (1690), a CHECK constraint (3819 MySQL, 4025 MariaDB)
+_REFUSAL_CODES = (1292, 1365, 1644, 1690, 3819, 4025)
+
+
+def is_data_refusal(exc: BaseException) -> bool:
+    """True for an error that means the database refused the values written, not the statement.
+
+    Data and integrity errors, MySQL's value refusals above, and (SQLite's driver) an integer
+    beyond 64 bits or text that is not valid UTF-8. Lock conflicts and lost connections are not:
+    those are retried, never blamed on a record.
+    """
+    from sqlalchemy.exc import DataError, IntegrityError, InternalError, OperationalError
+
+    if isinstance(exc, OverflowError | UnicodeEncodeError | DataError | IntegrityError):
+        return True
+    if isinstance(exc, OperationalError | InternalError) and not is_lock_conflict(exc):
+        orig = exc.orig
+        return bool(orig is not None and orig.args and orig.args[0] in _REFUSAL_CODES)
+    return False
+
+
+def refusal_message(exc: BaseException) -> str:
+    """The database's own words for a refusal, without the statement or its parameters."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        args = exc.orig.args
+        if len(args) >= 2 and isinstance(args[0], int):  # PyMySQL: (code, message)
+            return f"({args[0]}) {args[1]}"
+        return str(exc.orig)
+    return f"{type(exc).__name__}: {exc}"
+
+
 def retry_on_lock_conflict(fn: Callable[[], T], attempts: int = 4, pause: float = 0.05) -> T:
     """Run ``fn`` (one whole transaction) again when the database chose it as a deadlock victim."""
     for attempt in range(1, attempts + 1):

@@ -2,10 +2,12 @@
 
 ``SqlNonceStore(engine)`` has the shape of ``routing.signing.NonceStore``: ``remember(nonce,
 expires_at)`` is True the first time a nonce is seen and False when it is already remembered and
-not yet expired, whichever process remembered it. The primary key decides: two processes racing
-with one nonce cannot both insert it. A nonce whose row has expired (but is not pruned yet) counts
-as new again, as in ``routing.signing.MemoryNonceStore``; the signature's timestamp window refuses
-a replay of the old request by itself.
+not yet expired, whichever process remembered it. Times are whole unix seconds: a nonce is kept
+through the second ``expires_at`` and the clock's fraction is dropped, as ``verify`` drops it.
+The primary key decides: two processes racing with one nonce cannot both insert it. A nonce
+whose row has expired (but is not pruned yet) counts as new again, as in
+``routing.signing.MemoryNonceStore``; the signature's timestamp window refuses a replay of the
+old request by itself.
 
 Expired rows are deleted now and then (one ``DELETE`` every ``prune_every`` calls).
 ``clock`` must tell the same time as the ``now`` given to ``routing.signing.verify``.
@@ -20,6 +22,7 @@ False
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -33,7 +36,7 @@ from store.models import RequestNonce
 PRUNE_EVERY = 100
 
 
-def _at(unix_seconds: float) -> datetime:
+def _at(unix_seconds: int) -> datetime:
     return datetime.fromtimestamp(unix_seconds, UTC)
 
 
@@ -50,7 +53,7 @@ class SqlNonceStore:
         self._calls = 0
 
     def remember(self, nonce: str, expires_at: int) -> bool:
-        """True if ``nonce`` is new (it is kept until ``expires_at``), False if it was already seen."""
+        """True if ``nonce`` is new (kept through the second ``expires_at``), False if already seen."""
         if self._prune_due():
             self.prune()
         try:
@@ -64,7 +67,7 @@ class SqlNonceStore:
         with self.engine.begin() as conn:
             renewed = conn.execute(
                 update(RequestNonce)
-                .where(RequestNonce.nonce == nonce, RequestNonce.expires_at < _at(self._clock()))
+                .where(RequestNonce.nonce == nonce, RequestNonce.expires_at < self._now())
                 .values(expires_at=_at(expires_at))
             )
             return renewed.rowcount == 1
@@ -72,8 +75,11 @@ class SqlNonceStore:
     def prune(self) -> int:
         """How many expired nonces were deleted."""
         with self.engine.begin() as conn:
-            result = conn.execute(delete(RequestNonce).where(RequestNonce.expires_at < _at(self._clock())))
+            result = conn.execute(delete(RequestNonce).where(RequestNonce.expires_at < self._now()))
             return result.rowcount
+
+    def _now(self) -> datetime:
+        return _at(math.floor(self._clock()))
 
     def _prune_due(self) -> bool:
         with self._lock:

@@ -8,11 +8,15 @@
         (any state before dispatch) ──► cancelled   └──► cancelled once the warehouse acknowledges the recall
 
 ``on_hold`` carries a reason a person can act on (``hold_reason``); releasing a hold sends the
-order back to ``received`` so it is validated and routed again. ``transition`` checks the move
-under the row lock and raises ``IllegalTransition`` naming the order and both states.
+order back to ``received`` so it is validated and routed again — by a person, or, for holds whose
+cause has landed since (``routing.holds``), many at once with ``lock_held`` + ``requeue_held``.
+``transition`` checks the move under the row lock and raises ``IllegalTransition`` naming the
+order and both states.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, select, update
 
@@ -70,3 +74,25 @@ def transition(conn: Connection, order_id: int, target: str, *, reason: str | No
         .values(status=target, hold_reason=reason if target == ON_HOLD else None, updated_at=utcnow())
     )
     return str(row.status)
+
+
+def lock_held(conn: Connection, order_ids: Sequence[int]) -> list[int]:
+    """Those of ``order_ids`` still on hold, locked until the transaction ends."""
+    return list(
+        conn.execute(
+            select(SalesOrder.id)
+            .where(SalesOrder.id.in_(order_ids), SalesOrder.status == ON_HOLD)
+            .order_by(SalesOrder.id)
+            .with_for_update()
+        ).scalars()
+    )
+
+
+def requeue_held(conn: Connection, order_ids: Sequence[int]) -> None:
+    """Send held orders (locked with ``lock_held``) back to ``received`` in one statement."""
+    check("(held orders)", ON_HOLD, RECEIVED)
+    conn.execute(
+        update(SalesOrder)
+        .where(SalesOrder.id.in_(order_ids), SalesOrder.status == ON_HOLD)
+        .values(status=RECEIVED, hold_reason=None, updated_at=utcnow())
+    )

@@ -20,6 +20,12 @@ locks rows with ``FOR UPDATE SKIP LOCKED`` (MySQL 8, MariaDB 10.6+), so two work
 same message; on SQLite every transaction begins with ``BEGIN IMMEDIATE`` and writers serialise.
 A claim that outlives ``claimed_until`` may be taken by another worker; the ``mark_*`` functions
 only change messages still claimed by the calling worker and return how many they changed.
+:func:`release_claims_of_gone` frees the claims of a provably ended process (``store.owners``).
+
+Lock conflicts: :func:`claim`, the ``mark_*`` functions and :func:`release` each run one short
+transaction that is run again when the database picks it as a deadlock victim or a lock wait
+times out (``store.db.retry_on_lock_conflict``). A result that failed to be recorded would
+leave the message claimed until ``claimed_until`` and then send it a second time.
 
 Errors: :func:`enqueue` raises ``ValueError`` for a topic, key or partition longer than its
 column; database errors are SQLAlchemy's. Stored error texts are redacted and cut to 2000 chars.
@@ -45,7 +51,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from connectors.redact import redact_text
 from mapping.records import utcnow
+from store.db import retry_on_lock_conflict
 from store.models import Outbox
+from store.owners import is_gone
 
 MAX_ERROR_CHARS = 2000
 #: rows per INSERT statement in :func:`enqueue_many` (keeps under SQLite's bound-parameter limit)
@@ -205,7 +213,24 @@ def claim(
     The messages of one partition are consecutive from its head and in id order; partitions
     come oldest head first. ``topic=None`` claims from every topic. Commits before returning.
     """
-    now = now or utcnow()
+    at = now or utcnow()
+
+    def attempt() -> list[Message]:
+        return _claim(engine, topic, worker, now=at, until=at + ttl, batch=batch, per_partition=per_partition)
+
+    return retry_on_lock_conflict(attempt)
+
+
+def _claim(
+    engine: Engine,
+    topic: str | None,
+    worker: str,
+    *,
+    now: datetime,
+    until: datetime,
+    batch: int,
+    per_partition: int,
+) -> list[Message]:
     with engine.begin() as conn:
         groups = _candidates(conn, topic, now, batch, max(per_partition, 1))
         if not groups:
@@ -227,9 +252,7 @@ def claim(
                 ids.append(message_id)
         if not ids:
             return []
-        conn.execute(
-            update(Outbox).where(Outbox.id.in_(ids)).values(claimed_by=worker, claimed_until=now + ttl)
-        )
+        conn.execute(update(Outbox).where(Outbox.id.in_(ids)).values(claimed_by=worker, claimed_until=until))
         rows = {row.id: row for row in conn.execute(select(*_COLUMNS).where(Outbox.id.in_(ids)))}
     return [_message(rows[i]) for i in ids]
 
@@ -242,14 +265,21 @@ def _ours(ids: Sequence[int], worker: str) -> ColumnElement[bool]:
     return and_(Outbox.id.in_(ids), Outbox.claimed_by == worker, _pending())
 
 
+def _changed(engine: Engine, ids: Sequence[int], worker: str, values: dict[str, Any]) -> int:
+    """How many of ``ids`` still claimed by ``worker`` got ``values`` (one transaction, retried)."""
+
+    def attempt() -> int:
+        with engine.begin() as conn:
+            return conn.execute(update(Outbox).where(_ours(ids, worker)).values(**values)).rowcount
+
+    return retry_on_lock_conflict(attempt)
+
+
 def mark_delivered(engine: Engine, ids: Sequence[int], worker: str, *, now: datetime | None = None) -> int:
     """How many of ``ids`` were marked delivered (only those still claimed by ``worker``)."""
     if not ids:
         return 0
-    with engine.begin() as conn:
-        return conn.execute(
-            update(Outbox).where(_ours(ids, worker)).values(delivered_at=now or utcnow(), claimed_until=None)
-        ).rowcount
+    return _changed(engine, ids, worker, {"delivered_at": now or utcnow(), "claimed_until": None})
 
 
 def mark_retry(engine: Engine, id: int, worker: str, error: str, next_attempt_at: datetime) -> bool:
@@ -257,45 +287,44 @@ def mark_retry(engine: Engine, id: int, worker: str, error: str, next_attempt_at
 
     Its claim is released; as long as it is its partition's head, the partition waits with it.
     """
-    with engine.begin() as conn:
-        result = conn.execute(
-            update(Outbox)
-            .where(_ours([id], worker))
-            .values(
-                attempts=Outbox.attempts + 1,
-                last_error=_clean_error(error),
-                next_attempt_at=next_attempt_at,
-                claimed_by=None,
-                claimed_until=None,
-            )
-        )
-        return result.rowcount == 1
+    values = {
+        "attempts": Outbox.attempts + 1,
+        "last_error": _clean_error(error),
+        "next_attempt_at": next_attempt_at,
+        "claimed_by": None,
+        "claimed_until": None,
+    }
+    return _changed(engine, [id], worker, values) == 1
 
 
 def mark_failed(engine: Engine, id: int, worker: str, error: str, *, now: datetime | None = None) -> bool:
     """True if message ``id`` (still ours) became a dead letter; its partition moves on without it."""
-    with engine.begin() as conn:
-        result = conn.execute(
-            update(Outbox)
-            .where(_ours([id], worker))
-            .values(
-                attempts=Outbox.attempts + 1,
-                last_error=_clean_error(error),
-                failed_at=now or utcnow(),
-                claimed_until=None,
-            )
-        )
-        return result.rowcount == 1
+    values = {
+        "attempts": Outbox.attempts + 1,
+        "last_error": _clean_error(error),
+        "failed_at": now or utcnow(),
+        "claimed_until": None,
+    }
+    return _changed(engine, [id], worker, values) == 1
 
 
 def release(engine: Engine, ids: Sequence[int], worker: str) -> int:
     """How many of ``ids`` (still ours) were given back unchanged, claimable again at once."""
     if not ids:
         return 0
-    with engine.begin() as conn:
-        return conn.execute(
-            update(Outbox).where(_ours(ids, worker)).values(claimed_by=None, claimed_until=None)
-        ).rowcount
+    return _changed(engine, ids, worker, {"claimed_by": None, "claimed_until": None})
+
+
+def release_claims_of_gone(engine: Engine) -> int:
+    """How many pending messages claimed by a provably ended process (``store.owners``) were given back."""
+    with engine.connect() as conn:
+        claims = conn.execute(
+            select(Outbox.claimed_by, Outbox.id).where(_pending(), Outbox.claimed_by.is_not(None))
+        )
+        by_worker: dict[str, list[int]] = {}
+        for worker, message_id in claims:
+            by_worker.setdefault(worker, []).append(message_id)
+    return sum(release(engine, ids, worker) for worker, ids in by_worker.items() if is_gone(worker))
 
 
 def backlog(conn: Connection, topic: str | None = None) -> dict[str, int]:

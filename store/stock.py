@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, insert, select, update
 
 from mapping.records import utcnow
+from store.batching import select_in
 from store.models import Allocation, Location, StockLevel, StockMovement
 from store.upsert import increment, upsert
 
@@ -242,18 +243,26 @@ def settle_shipped(
         return 0
     from store.models import OrderLine
 
-    rows = conn.execute(
-        select(Allocation.id, Allocation.location_id, Allocation.qty, Allocation.shipped_at, OrderLine.sku)
-        .join(OrderLine, OrderLine.id == Allocation.order_line_id)
-        .where(
-            Allocation.status == SHIPPED,
-            Allocation.location_id.in_({loc for _, loc in keys}),
-            OrderLine.sku.in_({sku for sku, _ in keys}),
-        )
-        .with_for_update()
-    ).all()
+    rows = select_in(
+        conn,
+        lambda part: (
+            select(
+                Allocation.id, Allocation.location_id, Allocation.qty, Allocation.shipped_at, OrderLine.sku
+            )
+            .join(OrderLine, OrderLine.id == Allocation.order_line_id)
+            .where(
+                Allocation.status == SHIPPED,
+                Allocation.location_id.in_({loc for _, loc in part}),
+                OrderLine.sku.in_({sku for sku, _ in part}),
+            )
+            .with_for_update()
+        ),
+        sorted(set(keys)),
+        per_value=2,
+    )
     settled = 0
-    for row in rows:
+    # slices select by SKUs and locations apart: an allocation may come back from two of them
+    for row in {row.id: row for row in rows}.values():
         taken = as_of.get((row.sku, row.location_id))
         if taken is None or row.shipped_at is None or row.shipped_at > taken:
             continue

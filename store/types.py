@@ -56,7 +56,15 @@ class JSONText(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+        if not text.isascii():
+            try:
+                text.encode()
+            except UnicodeEncodeError:
+                # a lone surrogate (from a broken upstream JSON encoder) stays escaped: the same
+                # document, and one the database can store (a quarantined payload must land)
+                text = json.dumps(value, ensure_ascii=True, sort_keys=True, default=str)
+        return text
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
         if value is None:

@@ -2,9 +2,11 @@
 
 For each page the connector yields (the HTTP call happens *outside* any transaction):
 
-1. map the raw records to canonical ones (bad ones become quarantine entries);
-2. open one transaction: check the lease fence, reconcile the records, quarantine the refused
-   ones, save the page's cursor, update the run's counters;
+1. map the raw records to canonical ones and check them against the schema's limits (bad ones
+   become quarantine entries: ``sync.limits``);
+2. open one transaction: check the lease fence, reconcile the records (isolating any the
+   database still refuses: ``sync.isolate``), quarantine the refused ones, save the page's
+   cursor, update the run's counters;
 3. commit. Meanwhile the next page is already being read (``sync.prefetch``, one page ahead, no
    transaction open): a connector must not take a request for the next page as proof that the
    previous one landed — the saved cursor is that proof.
@@ -39,6 +41,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from alerts.notify import AlertPolicy
 from alerts.operational import Condition, clear_condition, raise_condition
 from connectors.base import Connector, Page
+from connectors.redact import redact_text
 from mapping.errors import ErpsyncError, LeaseLost, PermanentError
 from mapping.records import Order, Product, Record, StockLevel, StockMove, utcnow
 from store.db import retry_on_lock_conflict
@@ -46,6 +49,8 @@ from store.models import SyncCursor, SyncRun
 from store.upsert import NEW, upsert
 from sync import lease as leases
 from sync.cursor_cap import CursorClock, cap_cursor, describe
+from sync.isolate import reconcile_isolating
+from sync.limits import find_misfits
 from sync.order_sync import reconcile_orders
 from sync.prefetch import prefetch
 from sync.quarantine import Refused, quarantine_records, resolve_records
@@ -248,8 +253,11 @@ def _land_page(
     """Map a page, then reconcile it with its cursor and counters in one transaction."""
     name, stream = job.connector.name, job.stream
     mapped = job.mapper(engine, page.records)
-    records = list(mapped.records.values())
     refused = list(mapped.refused)
+    for key, error in find_misfits(mapped.records):  # values the schema cannot hold
+        record = mapped.records.pop(key)
+        refused.append(Refused(key, mapped.raws.get(key) or record.model_dump(mode="json"), error))
+    records = list(mapped.records.values())
     after = replace(result, pages=result.pages + 1, records_in=result.records_in + len(page.records))
     with engine.begin() as conn:
         leases.check_fence(conn, lease)
@@ -261,7 +269,8 @@ def _land_page(
                     connector=name,
                     stream=stream,
                 )
-            outcome = reconcile(conn, records, PageContext(name, result.run_id, job.seal, snapshot))
+            context = PageContext(name, result.run_id, job.seal, snapshot)
+            outcome = reconcile_isolating(conn, reconcile, records, context)
             after.changed += outcome.changed
             key_of = {id(record): key for key, record in mapped.records.items()}
             refused += [
@@ -337,4 +346,6 @@ def _update_run(conn: Connection, result: RunResult, **extra: Any) -> None:
 
 def _finish_run(engine: Engine, result: RunResult) -> None:
     with engine.begin() as conn:
-        _update_run(conn, result, status=result.status, finished_at=utcnow(), error=result.error)
+        # an error text may quote what an upstream system answered: never store a secret in clear
+        error = redact_text(result.error) if result.error else None
+        _update_run(conn, result, status=result.status, finished_at=utcnow(), error=error)

@@ -21,20 +21,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
 
 from mapping.records import Order, utcnow
 from store import orders as lifecycle
 from store import stock
+from store.limits import column_limit
 from store.models import Allocation, DispatchInstruction, OrderLine, SalesOrder
-from store.upsert import NEW, upsert
 from sync.reconcile import Outcome, PageContext
 
-#: prices keep four decimals (DECIMAL(18,4)); a pack price divided by its factor is rounded here
-PRICE_STEP = Decimal("0.0001")
+#: money keeps the columns' scale (four decimals), rounded here once: a pack price divided by its
+#: factor, a channel's price with more decimals
+UNIT_PRICE, TOTAL = column_limit(OrderLine.unit_price), column_limit(SalesOrder.total)
 #: channel statuses (lower case) that mean the buyer's order is cancelled
 CANCELLED_STATUSES = frozenset(
     {
@@ -61,7 +61,8 @@ def is_cancelled(source_status: str | None) -> bool:
     return (source_status or "").strip().lower() in CANCELLED_STATUSES
 
 
-def _region(order: Order) -> str | None:
+def ship_region(order: Order) -> str | None:
+    """The ship-to's ``province/city/district`` path, as routing matches regions (None: no ship-to)."""
     addr = order.ship_to
     if addr is None:
         return None
@@ -88,9 +89,9 @@ def _header(o: Order, digest: str, ctx: PageContext, now: Any) -> dict[str, Any]
         "placed_at": o.placed_at,
         "source_updated_at": o.updated_at,
         "currency": o.currency,
-        "total": o.total,
+        "total": None if o.total is None else TOTAL.rounded(o.total),
         "customer_ref": o.customer_ref,
-        "ship_region": _region(o),
+        "ship_region": ship_region(o),
         "ship_postal": o.ship_to.postal_code if o.ship_to else None,
         "ship_to_missing": _missing(o),
         "ship_to_sealed": sealed,
@@ -99,6 +100,11 @@ def _header(o: Order, digest: str, ctx: PageContext, now: Any) -> dict[str, Any]
         "created_at": now,
         "updated_at": now,
     }
+
+
+def _changes(header: dict[str, Any]) -> dict[str, Any]:
+    """The columns a re-read order updates: its identity and creation time stay."""
+    return {k: v for k, v in header.items() if k not in ("channel", "external_id", "created_at")}
 
 
 def _lines(order_id: int, o: Order) -> list[dict[str, Any]]:
@@ -110,7 +116,7 @@ def _lines(order_id: int, o: Order) -> list[dict[str, Any]]:
             "sku": line.sku,
             "description": line.description,
             "qty": line.qty,
-            "unit_price": line.unit_price.quantize(PRICE_STEP),
+            "unit_price": UNIT_PRICE.rounded(line.unit_price),
             "qty_shipped": 0,
             "qty_returned": 0,
         }
@@ -161,6 +167,8 @@ def _after_dispatch(conn: Connection, order_id: int, o: Order, digest: str, now:
 
 def reconcile_orders(conn: Connection, records: Sequence[Order], ctx: PageContext) -> Outcome:
     """Insert new orders and apply changes by state; unchanged re-reads write nothing."""
+    # an order listed twice in a page (under two raw keys) lands once, in its last state
+    records = list({(o.channel, o.external_id): o for o in records}.values())
     keys = [(o.channel, o.external_id) for o in records]
     stored = {
         (ch, ext): (oid, digest, status)
@@ -194,29 +202,24 @@ def reconcile_orders(conn: Connection, records: Sequence[Order], ctx: PageContex
             replace.append((found[0], o, digest))
     if fresh:
         conn.execute(insert(SalesOrder), [_header(o, d, ctx, now) for o, d in fresh])
-        ids = dict(
-            conn.execute(
-                select(SalesOrder.external_id, SalesOrder.id).where(
+        # one external id may belong to several channels (a multi-store connector): map back by both
+        ids = {
+            (channel, external_id): oid
+            for channel, external_id, oid in conn.execute(
+                select(SalesOrder.channel, SalesOrder.external_id, SalesOrder.id).where(
                     tuple_(SalesOrder.channel, SalesOrder.external_id).in_(
                         [(o.channel, o.external_id) for o, _ in fresh]
                     )
                 )
             )
-            .tuples()
-            .all()
-        )
-        replace_ids = [(ids[o.external_id], o, d) for o, d in fresh]
+        }
+        replace_ids = [(ids[(o.channel, o.external_id)], o, d) for o, d in fresh]
     else:
         replace_ids = []
     if replace:
-        rows = [{**_header(o, d, ctx, now), "id": oid} for oid, o, d in replace]
-        upsert(
-            conn,
-            SalesOrder,
-            rows,
-            key=["id"],
-            update={k: NEW for k in rows[0] if k not in ("id", "created_at")},
-        )
+        # by id, with an UPDATE: an upsert would also match on (channel, external_id)
+        rows = [{**_changes(_header(o, d, ctx, now)), "order_id": oid} for oid, o, d in replace]
+        conn.execute(update(SalesOrder).where(SalesOrder.id == bindparam("order_id")), rows)
         conn.execute(delete(OrderLine).where(OrderLine.order_id.in_([oid for oid, _, _ in replace])))
     line_rows = [line for oid, o, _ in [*replace_ids, *replace] for line in _lines(oid, o)]
     if line_rows:

@@ -1,12 +1,15 @@
 """Outbound stock: plan what each channel should show, queue the changes, push them reliably.
 
 **Plan.** For a channel, compute the sellable quantity (``sync.sellable``) of every SKU that
-may have changed since the last plan — stock rows at its source locations or open orders touched
-since then; every SKU on the first plan after start-up, when rules may have changed — and keep
-only those whose quantity differs from the last one queued (``channel_listing.planned_qty``).
-Nothing changed, nothing queued. A channel is not planned at all while one of its source
-locations has never reported stock, or while a snapshot of a connector feeding it is held by the
-shrink guard (``sync.push_gate``): "no data yet" and "maybe wrong" are never pushed as numbers.
+may have changed since the last plan — stock rows at its source locations, open orders or the
+channel's SKU bindings touched since then; every SKU on the first plan after start-up, when rules
+may have changed — and keep only those whose quantity differs from the last one queued
+(``channel_listing.planned_qty``). Nothing changed, nothing queued. A channel whose connector
+has ``skus: bound`` is planned only SKUs with a binding for it: the others are skipped, counted
+and logged (never sent under our own SKU), and planned once their binding arrives.
+A channel is not planned at all while one of its source locations has never reported stock, or
+while a snapshot of a connector feeding it is held by the shrink guard (``sync.push_gate``): "no
+data yet" and "maybe wrong" are never pushed as numbers.
 
 **Queue.** Each change becomes an outbox message (topic ``stock.push``, partition = channel,
 key ``stock.push:<channel>:<sku>:<version>``) in the same transaction that bumps the listing's
@@ -20,23 +23,29 @@ what the channel accepted last. On a conflict the channel reports what it has no
 units erpsync has not imported yet); erpsync then sends ``min(planned, actual)`` against that
 value — never more than either side believes — and the next plan corrects it once the orders
 are in. A channel that is down raises ``RetriableError``: the worker retries the batch later,
-in order, and nothing is lost.
+in order, and nothing is lost. A change of an unbound SKU queued for a bound channel (its binding
+removed meanwhile) is not sent: it fails naming the missing binding and is planned again. What a
+channel accepted is recorded in a transaction that is run again when the database picks it as a
+deadlock victim (or a lock wait times out): a push whose result could not be recorded would
+otherwise be sent a second time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import structlog
-from sqlalchemy import Connection, Engine, select, union
+from sqlalchemy import Connection, Engine, select, union, update
 
 from connectors.base import PushResult, StockChannel, StockUpdate
 from mapping.errors import ConnectorError, RetriableError
 from mapping.records import utcnow
-from store.bindings import reverse_bindings
-from store.models import ChannelListing, Location, OrderLine, SalesOrder, StockLevel
+from store.bindings import bound_skus, reverse_bindings
+from store.db import retry_on_lock_conflict
+from store.models import ChannelListing, Location, OrderLine, SalesOrder, SkuBinding, StockLevel
 from store.outbox import Message, NewMessage, enqueue_many
 from store.upsert import NEW, upsert
 from sync.outbox import Delivered, Failed, Outcome, Retry
@@ -77,7 +86,10 @@ def _candidate_skus(
             .join(SalesOrder, SalesOrder.id == OrderLine.order_id)
             .where(SalesOrder.updated_at >= since)
         )
-        query = union(at_sources, ordered)
+        rebound = select(SkuBinding.sku).where(
+            SkuBinding.system == policy.channel, SkuBinding.updated_at >= since
+        )
+        query = union(at_sources, ordered, rebound)
     else:
         awaiting = (
             select(OrderLine.sku)
@@ -104,9 +116,11 @@ def plan(
     *,
     since: datetime | None = None,
     batch: int = 500,
+    unbound: list[str] | None = None,
 ) -> Iterator[PlannedPush]:
     """Yield the SKUs whose sellable quantity on ``channel`` differs from the last one queued.
 
+    SKUs skipped for want of a binding (``skus: bound``) are added to ``unbound`` when given.
     Nothing while the channel is blocked (``channel_blockers``); the reason is logged.
     """
     policy = next(p for p in policies if p.channel == channel)
@@ -117,9 +131,10 @@ def plan(
     after = ""
     while True:
         with engine.connect() as conn:
-            skus = _candidate_skus(conn, policy, since, after, batch)
-            if not skus:
+            candidates = _candidate_skus(conn, policy, since, after, batch)
+            if not candidates:
                 return
+            skus = _bound_only(conn, policy, candidates, unbound)
             inputs = load_inputs(conn, skus, policy.sources)
             queued = dict(
                 conn.execute(
@@ -134,7 +149,27 @@ def plan(
             sellable = compute(policy, sku, inputs[sku], others_locked(policies, channel, sku))
             if queued.get(sku) != sellable.qty:
                 yield PlannedPush(sellable, queued.get(sku))
-        after = skus[-1]
+        after = candidates[-1]
+
+
+def _bound_only(
+    conn: Connection, policy: ChannelPolicy, skus: list[str], unbound: list[str] | None
+) -> list[str]:
+    """``skus`` a bound channel may be shown (all of them for other channels); logs the rest."""
+    if not policy.bound:
+        return skus
+    bound = bound_skus(conn, policy.channel, skus)
+    skipped = [sku for sku in skus if sku not in bound]
+    if skipped:
+        log.info(
+            "stock plan skipped SKUs without a binding",
+            channel=policy.channel,
+            count=len(skipped),
+            first=skipped[:10],
+        )
+        if unbound is not None:
+            unbound += skipped
+    return [sku for sku in skus if sku in bound]
 
 
 def enqueue(engine: Engine, planned: Sequence[PlannedPush]) -> int:
@@ -227,9 +262,12 @@ def _unique_runs(messages: list[Message]) -> Iterator[list[Message]]:
 class PushHandler:
     """Outbox handler for ``stock.push``: delivers queued quantities to their channels."""
 
-    def __init__(self, engine: Engine, channels: Mapping[str, StockChannel]) -> None:
+    def __init__(
+        self, engine: Engine, channels: Mapping[str, StockChannel], *, bound: Collection[str] = ()
+    ) -> None:
         self.engine = engine
         self.channels = channels
+        self.bound = frozenset(bound)  # channels shown only SKUs with a binding (skus: bound)
 
     def __call__(self, messages: list[Message]) -> list[Outcome]:
         channel = self.channels.get(messages[0].partition)
@@ -265,6 +303,8 @@ class PushHandler:
                 .tuples()
                 .all()
             )
+            bound = bound_skus(conn, channel.name, skus) if channel.name in self.bound else set(skus)
+        sendable = [m for m in messages if m.payload["sku"] in bound]
         updates = [
             StockUpdate(
                 external[m.payload["sku"]][0],
@@ -272,25 +312,58 @@ class PushHandler:
                 pushed.get(m.payload["sku"]),
                 m.key,
             )
+            for m in sendable
+        ]
+        sent = self._send(channel, sendable, updates) if updates else {}
+        unbound = sorted({sku for sku in skus if sku not in bound})
+        if unbound:
+            self._forget_planned(channel.name, unbound)
+        return [
+            sent[m.key]
+            if m.key in sent
+            else Failed(
+                f"{m.payload['sku']}: no SKU binding for channel {channel.name} (skus: bound); not sent"
+            )
             for m in messages
         ]
+
+    def _send(
+        self, channel: StockChannel, messages: list[Message], updates: list[StockUpdate]
+    ) -> dict[str, Outcome]:
+        """Push ``updates`` (one per message); the outcome of each message by key."""
         results = channel.push_stock(updates)
-        outcomes: list[Outcome] = []
+        outcomes: dict[str, Outcome] = {}
         accepted: dict[str, int] = {}
-        for m, update, first in zip(messages, updates, results, strict=True):
-            final, qty = first, update.quantity
+        for m, change, first in zip(messages, updates, results, strict=True):
+            final, qty = first, change.quantity
             if first.status == "conflict" and first.actual is not None:
-                qty = min(update.quantity, int(first.actual))
-                final = self._after_conflict(channel, update, int(first.actual), qty)
+                qty = min(change.quantity, int(first.actual))
+                final = self._after_conflict(channel, change, int(first.actual), qty)
             if final.status == "ok":
                 accepted[m.payload["sku"]] = qty
-                outcomes.append(Delivered())
+                outcomes[m.key] = Delivered()
             elif final.status == "conflict":
-                outcomes.append(Retry(f"{update.sku}: the channel changed it again ({final.message})"))
+                outcomes[m.key] = Retry(f"{change.sku}: the channel changed it again ({final.message})")
             else:
-                outcomes.append(Failed(f"{update.sku}: {final.status}: {final.message}"))
+                outcomes[m.key] = Failed(f"{change.sku}: {final.status}: {final.message}")
         self._record(channel.name, accepted)
         return outcomes
+
+    def _forget_planned(self, channel: str, skus: list[str]) -> None:
+        """Unsent changes are not planned: once a binding arrives, the next plan queues them again."""
+        log.warning(
+            "stock push skipped SKUs without a binding", channel=channel, count=len(skus), first=skus[:10]
+        )
+
+        def forget() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(ChannelListing)
+                    .where(ChannelListing.channel == channel, ChannelListing.sku.in_(skus))
+                    .values(planned_qty=None)
+                )
+
+        retry_on_lock_conflict(forget)
 
     def _after_conflict(
         self, channel: StockChannel, update: StockUpdate, actual: int, qty: int
@@ -305,9 +378,11 @@ class PushHandler:
         return channel.push_stock([StockUpdate(update.sku, qty, actual, update.ref + ":cas")])[0]
 
     def _record(self, channel: str, accepted: Mapping[str, int]) -> None:
-        if not accepted:
-            return
-        now = utcnow()
+        """Remember what the channel accepted; a deadlock victim is run again, never left unrecorded."""
+        if accepted:
+            retry_on_lock_conflict(partial(self._record_once, channel, accepted, utcnow()))
+
+    def _record_once(self, channel: str, accepted: Mapping[str, int], now: datetime) -> None:
         with self.engine.begin() as conn:
             upsert(
                 conn,

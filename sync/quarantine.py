@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from mapping.errors import RecordError
 from mapping.records import utcnow
+from store.batching import execute_in
 from store.models import Quarantine
 from store.upsert import NEW, increment, upsert
 
@@ -33,6 +34,13 @@ class Refused:
     error: RecordError
 
 
+def stored_key(key: str) -> str:
+    """A record's key as quarantine keeps it: 191 characters at most, broken text escaped."""
+    if not key.isascii():
+        key = key.encode("utf-8", "backslashreplace").decode()  # a lone surrogate cannot be stored
+    return key[:191]
+
+
 def quarantine_records(conn: Connection, connector: str, stream: str, refused: Sequence[Refused]) -> None:
     """Record each refused record once per key (bumping ``seen_count`` when seen again)."""
     now = utcnow()
@@ -41,7 +49,7 @@ def quarantine_records(conn: Connection, connector: str, stream: str, refused: S
         {
             "connector": connector,
             "stream": stream,
-            "record_key": key[:191],
+            "record_key": stored_key(key),
             "reason_code": r.error.code,
             "reason": str(r.error)[:MAX_REASON],
             "payload": r.payload,
@@ -79,15 +87,20 @@ def resolve_records(conn: Connection, connector: str, stream: str, keys: Sequenc
     ).first()
     if any_open is None:
         return  # the usual case: nothing to resolve, no need to send the page's keys
-    conn.execute(
-        update(Quarantine)
-        .where(
-            Quarantine.connector == connector,
-            Quarantine.stream == stream,
-            Quarantine.status == "open",
-            Quarantine.record_key.in_([k[:191] for k in keys]),
-        )
-        .values(status="resolved", last_seen=utcnow())
+    now = utcnow()
+    execute_in(
+        conn,
+        lambda part: (
+            update(Quarantine)
+            .where(
+                Quarantine.connector == connector,
+                Quarantine.stream == stream,
+                Quarantine.status == "open",
+                Quarantine.record_key.in_(part),
+            )
+            .values(status="resolved", last_seen=now)
+        ),
+        [stored_key(k) for k in keys],
     )
 
 

@@ -15,17 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 
 from sqlalchemy import Connection, select
 
 from mapping.errors import RecordError
 from mapping.records import Product, Record, utcnow
+from store.batching import select_in
 from store.models import Product as ProductRow
 from store.upsert import NEW, upsert
-
-#: prices keep four decimals (DECIMAL(18,4)); a pack price divided by its factor is rounded here
-PRICE_STEP = Decimal("0.0001")
 
 
 @dataclass
@@ -52,10 +49,12 @@ def reconcile_products(conn: Connection, records: Sequence[Product], ctx: PageCo
     fields = ("name", "uom", "barcode", "category", "active")
     existing = {
         row.sku: row
-        for row in conn.execute(
-            select(ProductRow.sku, *(getattr(ProductRow, f) for f in fields)).where(
-                ProductRow.sku.in_([r.sku for r in records])
-            )
+        for row in select_in(
+            conn,
+            lambda part: select(ProductRow.sku, *(getattr(ProductRow, f) for f in fields)).where(
+                ProductRow.sku.in_(part)
+            ),
+            [r.sku for r in records],
         )
     }
     now = utcnow()

@@ -6,6 +6,10 @@ and a random start jitter so that many streams do not all hit their systems at t
 Interval streams run once soon after start. Across processes, the lease in ``sync.lease`` keeps
 two ``erpsync run`` workers from running the same stream at once.
 
+``Service.start()`` first cleans up after a crashed predecessor (``sync.lease.recover``: leases of
+processes that are provably gone are freed, their runs marked ``interrupted``, their outbox
+claims given back) and repeats the lease and run part every minute.
+
 ``Service.stop()`` (the CLI calls it on SIGTERM/SIGINT) sets a stop flag that running streams
 check after each committed page, then waits for them: the current page finishes or rolls back,
 nothing is left half-done.
@@ -18,6 +22,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -30,9 +35,10 @@ from sqlalchemy import Engine
 from mapping.errors import ErpsyncError
 from mapping.records import utcnow
 from sync.engine import RunResult, StreamJob, run_stream
-from sync.lease import worker_id
+from sync.lease import recover, worker_id
 
 log = structlog.get_logger("erpsync.service")
+RECOVER_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,11 @@ class Service:
         )
 
     def start(self) -> None:
-        """Schedule every job and start the scheduler thread."""
+        """Recover after a crash, schedule every job and start the scheduler thread."""
+        recover(self.engine)
+        recovery = Task(
+            "leases:recover", partial(recover, self.engine, claims=False), Schedule(every=RECOVER_EVERY)
+        )
         for job, schedule in self.jobs:
             first = None
             if schedule.every is not None and not schedule.cron:
@@ -105,7 +115,7 @@ class Service:
                 misfire_grace_time=None,
                 **({"next_run_time": first} if first is not None else {}),
             )
-        for task in self.tasks:
+        for task in [*self.tasks, recovery]:
             self.scheduler.add_job(
                 self._run_task,
                 trigger=task.schedule.trigger(),

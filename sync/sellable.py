@@ -54,13 +54,18 @@ class Override:
 
 @dataclass(frozen=True)
 class ChannelPolicy:
-    """What one channel is shown: its source locations, rule, overrides and locks."""
+    """What one channel is shown: its source locations, rule, overrides and locks.
+
+    ``bound``: the channel's connector has ``skus: bound``, so it is shown only SKUs with a
+    binding for it (never one of ours under our own SKU).
+    """
 
     channel: str
     sources: tuple[str, ...]
     rule: Rule = Rule()
     overrides: tuple[Override, ...] = ()
     locks: Mapping[str, int] = field(default_factory=dict)
+    bound: bool = False
 
     def rule_for(self, sku: str, category: str | None) -> tuple[str, Rule]:
         for o in self.overrides:

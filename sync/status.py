@@ -1,7 +1,10 @@
-"""Per-stream health: the last run, its outcome, the saved cursor, open quarantine and lag.
+"""Per-stream health: the last run, its outcome, the saved cursor, open quarantine, lag and lease.
 
-Three queries whatever the number of streams: the latest run per stream, the cursors, and the
-open-quarantine counts. ``lag`` is the time since the last successful run finished.
+Four queries whatever the number of streams: the latest run per stream, the cursors, the
+open-quarantine counts and the held leases. ``lag`` is the time since the last successful run
+finished. A lease is *stale* when its owner is provably gone (``store.owners``) or its expiry
+has passed: the next worker takes it over (``sync.lease``); until then the table says whose it
+was and when it expires, so a stream that seems stuck says why.
 """
 
 from __future__ import annotations
@@ -9,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 
 from mapping.records import utcnow
-from store.models import Quarantine, SyncCursor, SyncRun
+from store.models import Quarantine, SyncCursor, SyncLease, SyncRun
+from store.owners import describe, is_gone
 
 Key = tuple[str, str]
 
@@ -30,6 +35,10 @@ class StreamStatus:
     records_changed: int = 0
     quarantined_open: int = 0
     last_success: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires: datetime | None = None
+    #: "held", "stale: owner gone" or "stale: expired" while someone holds the lease, else None
+    lease_state: str | None = None
 
     @property
     def lag(self) -> timedelta | None:
@@ -48,7 +57,18 @@ class StreamStatus:
             str(self.records_changed),
             str(self.quarantined_open),
             _human(lag) if lag is not None else "-",
+            self.lease_text(),
         ]
+
+    def lease_text(self) -> str:
+        """``held by host:pid until …``, ``STALE (owner gone): host:pid, expires …`` or ``-``."""
+        if self.lease_state is None:
+            return "-"
+        until = self.lease_expires.strftime("%Y-%m-%d %H:%M:%S") if self.lease_expires else "-"
+        if self.lease_state == "held":
+            return f"held by {describe(self.lease_owner)} until {until}"
+        why = self.lease_state.removeprefix("stale: ")
+        return f"STALE ({why}): {describe(self.lease_owner)}, expires {until}"
 
 
 def _human(delta: timedelta) -> str:
@@ -73,6 +93,10 @@ def stream_status(engine: Engine, configured: Iterable[Key] = ()) -> list[Stream
         ).all()
         last_ok = {(c, s): t for c, s, t in ok}
         cursors = {(c.connector, c.stream): c.value for c in conn.execute(select(SyncCursor))}
+        leases = {
+            (r.connector, r.stream): r
+            for r in conn.execute(select(SyncLease).where(SyncLease.owner.is_not(None)))
+        }
         quarantine = {
             (c, s): n
             for c, s, n in conn.execute(
@@ -81,10 +105,10 @@ def stream_status(engine: Engine, configured: Iterable[Key] = ()) -> list[Stream
                 .group_by(Quarantine.connector, Quarantine.stream)
             )
         }
-    keys = sorted(set(configured) | set(runs) | set(cursors) | set(quarantine))
-    result = []
+    keys = sorted(set(configured) | set(runs) | set(cursors) | set(quarantine) | set(leases))
+    now, result = utcnow(), []
     for key in keys:
-        run = runs.get(key)
+        run, lease = runs.get(key), leases.get(key)
         result.append(
             StreamStatus(
                 connector=key[0],
@@ -97,6 +121,19 @@ def stream_status(engine: Engine, configured: Iterable[Key] = ()) -> list[Stream
                 records_changed=run.records_changed if run else 0,
                 quarantined_open=quarantine.get(key, 0),
                 last_success=last_ok.get(key),
+                lease_owner=lease.owner if lease else None,
+                lease_expires=lease.expires_at if lease else None,
+                lease_state=_lease_state(lease, now),
             )
         )
     return result
+
+
+def _lease_state(lease: Any, now: datetime) -> str | None:
+    if lease is None:
+        return None
+    if is_gone(lease.owner):
+        return "stale: owner gone"
+    if lease.expires_at is None or lease.expires_at <= now:
+        return "stale: expired"
+    return "held"

@@ -26,10 +26,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Select, insert, select, update
 
 from mapping.errors import RecordError
 from mapping.records import StockLevel, StockMove, utcnow
+from mapping.values import whole
+from store.batching import execute_in, select_in
 from store.models import Location, StockMovement
 from store.models import StockLevel as StockRow
 from store.stock import settle_shipped
@@ -41,8 +43,10 @@ Key = tuple[str, int]
 
 
 def _locations(conn: Connection, codes: set[str]) -> dict[str, tuple[int, str | None]]:
-    rows = conn.execute(
-        select(Location.code, Location.id, Location.stock_source).where(Location.code.in_(codes))
+    rows = select_in(
+        conn,
+        lambda part: select(Location.code, Location.id, Location.stock_source).where(Location.code.in_(part)),
+        codes,
     )
     return {code: (loc_id, source) for code, loc_id, source in rows}
 
@@ -77,14 +81,17 @@ def _accept(
 
 
 def _existing(conn: Connection, keys: set[Key]) -> dict[Key, tuple[int, int, int]]:
-    """(on_hand, reserved, id) of the page's rows, locked; one query (IN lists, filtered here)."""
-    if not keys:
-        return {}
-    rows = conn.execute(
-        select(StockRow.sku, StockRow.location_id, StockRow.on_hand, StockRow.reserved, StockRow.id)
-        .where(StockRow.sku.in_({s for s, _ in keys}), StockRow.location_id.in_({loc for _, loc in keys}))
-        .with_for_update()
-    )
+    """(on_hand, reserved, id) of the page's rows, locked; one query per slice of keys (IN lists,
+    filtered here)."""
+
+    def query(part: list[Key]) -> Select[Any]:
+        return (
+            select(StockRow.sku, StockRow.location_id, StockRow.on_hand, StockRow.reserved, StockRow.id)
+            .where(StockRow.sku.in_({s for s, _ in part}), StockRow.location_id.in_({loc for _, loc in part}))
+            .with_for_update()
+        )
+
+    rows = select_in(conn, query, sorted(keys), per_value=2)
     return {
         (s, loc): (on_hand, reserved, row_id)
         for s, loc, on_hand, reserved, row_id in rows
@@ -165,17 +172,22 @@ def reconcile_stock(conn: Connection, records: Sequence[StockLevel], ctx: PageCo
     moves = []
     as_of: dict[Key, datetime] = {}
     deferred: dict[Key, datetime] = {}
+    # a page may list one (SKU, location) twice: each reading is ledgered against the one before
+    level: dict[Key, tuple[int | None, int]] = {k: (v[0], v[1]) for k, v in existing.items()}
     for r, loc in accepted:
         key = (r.sku, loc)
-        old, reserved, _ = existing.get(key, (None, 0, 0))
-        if ctx.snapshot and r.on_hand == 0 and old:
+        old, reserved = level.get(key, (None, 0))
+        on_hand = whole(r.on_hand)  # a fraction was refused before the write (sync.limits)
+        if ctx.snapshot and on_hand == 0 and old:
             deferred[key] = r.as_of or now  # counted by the shrink guard when the read is complete
             continue
+        deferred.pop(key, None)
         as_of[key] = r.as_of or now
-        if old == r.on_hand:
+        if old == on_hand:
             continue
-        new_levels[key] = (r.on_hand, as_of[key])
-        moves.append(_move(ctx, key, r.on_hand - (old or 0), (r.on_hand, reserved), now))
+        level[key] = (on_hand, reserved)
+        new_levels[key] = (on_hand, as_of[key])
+        moves.append(_move(ctx, key, on_hand - (old or 0), (on_hand, reserved), now))
     _write(conn, ctx, new_levels, moves, now)
     if ctx.snapshot:
         _stamp_snapshot(conn, ctx, [existing[k][2] for k in as_of if k in existing and k not in new_levels])
@@ -190,10 +202,14 @@ def _stamp_snapshot(conn: Connection, ctx: PageContext, confirmed: list[int]) ->
     """The source confirmed these rows as they are: they are its rows now (so a later snapshot that
     omits them sets them to zero like any other row it set)."""
     if confirmed:
-        conn.execute(
-            update(StockRow)
-            .where(StockRow.id.in_(confirmed))
-            .values(seen_run_id=ctx.run_id, source=ctx.connector)
+        execute_in(
+            conn,
+            lambda part: (
+                update(StockRow)
+                .where(StockRow.id.in_(part))
+                .values(seen_run_id=ctx.run_id, source=ctx.connector)
+            ),
+            confirmed,
         )
 
 
@@ -225,14 +241,14 @@ def _defer_zeros(conn: Connection, ctx: PageContext, deferred: dict[Key, datetim
 def reconcile_stock_moves(conn: Connection, records: Sequence[StockMove], ctx: PageContext) -> Outcome:
     """Apply each source stock move once (by its id), in the order the page lists them."""
     accepted, out = _accept(conn, records, ctx)
-    applied = set(
-        conn.execute(
-            select(StockMovement.external_ref).where(
-                StockMovement.source == ctx.connector,
-                StockMovement.external_ref.in_([r.move_id for r, _ in accepted]),
-            )
-        ).scalars()
+    found = select_in(
+        conn,
+        lambda part: select(StockMovement.external_ref).where(
+            StockMovement.source == ctx.connector, StockMovement.external_ref.in_(part)
+        ),
+        [r.move_id for r, _ in accepted],
     )
+    applied = {ref for (ref,) in found}
     todo = [(r, loc) for r, loc in accepted if r.move_id not in applied]
     existing = _existing(conn, {(r.sku, loc) for r, loc in todo})
     level = {k: (v[0], v[1]) for k, v in existing.items()}
@@ -245,9 +261,10 @@ def reconcile_stock_moves(conn: Connection, records: Sequence[StockMove], ctx: P
         applied.add(r.move_id)
         key = (r.sku, loc)
         on_hand, reserved = level.get(key, (0, 0))
-        level[key] = (on_hand + r.delta, reserved)
-        new_levels[key] = (on_hand + r.delta, r.at or now)
-        moves.append(_move(ctx, key, r.delta, level[key], now, external_ref=r.move_id))
+        delta = whole(r.delta)
+        level[key] = (on_hand + delta, reserved)
+        new_levels[key] = (on_hand + delta, r.at or now)
+        moves.append(_move(ctx, key, delta, level[key], now, external_ref=r.move_id))
     _write(conn, ctx, new_levels, moves, now)
     mark_reported(conn, ctx.connector, {loc for _, loc in accepted}, now)
     out.changed = len(moves)
@@ -272,11 +289,14 @@ def zero_levels(conn: Connection, ctx: PageContext, which: ColumnElement[bool]) 
     if not gone:
         return 0
     now = utcnow()
-    # the same condition as the locked select (a long IN list would hit SQLite's variable limit)
-    conn.execute(
-        update(StockRow)
-        .where(which)
-        .values(on_hand=0, source=ctx.connector, version=increment(StockRow.version), updated_at=now)
+    execute_in(
+        conn,
+        lambda part: (
+            update(StockRow)
+            .where(StockRow.id.in_(part))
+            .values(on_hand=0, source=ctx.connector, version=increment(StockRow.version), updated_at=now)
+        ),
+        [g.id for g in gone],
     )
     conn.execute(
         insert(StockMovement),

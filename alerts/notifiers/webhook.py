@@ -4,7 +4,8 @@ Request: ``POST <url>`` with a compact UTF-8 JSON body, the notification's field
 ``text``, ``markdown``, ``html``, ``severity``, ``language``, ``mention``, ``link``) plus
 ``idempotency_key``; headers ``Idempotency-Key: <key>`` and the three
 :mod:`routing.signing` headers (``X-Erpsync-Timestamp``, ``X-Erpsync-Nonce``,
-``X-Erpsync-Signature``: HMAC-SHA256 with the destination's secret, a fresh nonce per attempt).
+``X-Erpsync-Signature``: HMAC-SHA256 with the destination's secret over method, URL path and query,
+timestamp, nonce and body; a fresh nonce per attempt; ``docs/api.md`` has the canonical string).
 A receiver checks them with ``routing.signing.verify`` and keeps one copy per idempotency key.
 
 Answer: any 2xx means delivered. 408, 429 and 5xx: ``RetriableError`` (after ``Retry-After``
@@ -25,7 +26,7 @@ from alerts.notifiers.base import (
     encode_json,
     post_json,
 )
-from routing.signing import sign
+from routing.signing import request_target, sign, whole_seconds
 
 
 class WebhookNotifier(HttpNotifier):
@@ -36,7 +37,14 @@ class WebhookNotifier(HttpNotifier):
         body = encode_json({**notification.to_payload(), "idempotency_key": idempotency_key})
         headers = {"Idempotency-Key": idempotency_key}
         # A fresh nonce per attempt: a re-send after a lost answer must not look like a replay.
-        secret, timestamp = str(self.destination.secret), int(self._clock())
-        headers |= sign(secret, body, timestamp=timestamp, nonce=uuid.uuid4().hex)
-        response = post_json(self.session, str(self.destination.url), body, where=self.where, headers=headers)
+        secret, url, timestamp = (
+            str(self.destination.secret),
+            str(self.destination.url),
+            whole_seconds(self._clock()),
+        )
+        target = request_target(url)
+        headers |= sign(
+            secret, body, method="POST", target=target, timestamp=timestamp, nonce=uuid.uuid4().hex
+        )
+        response = post_json(self.session, url, body, where=self.where, headers=headers)
         check_status(response, self.where, now=self._clock())

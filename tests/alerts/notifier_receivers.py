@@ -205,7 +205,10 @@ def signed_webhook(secret: str, clock: Clock = time.time) -> Vendor:
 
     def check(request: Request) -> Reply | None:
         try:
-            verify(secret, request.headers, request.body, now=int(clock()), seen=seen)
+            target = request.path + (f"?{request.raw_query}" if request.raw_query else "")
+            verify(
+                secret, request.headers, request.body, method="POST", target=target, now=clock(), seen=seen
+            )
         except SignatureError as err:
             return reply(401, str(err))
         return None

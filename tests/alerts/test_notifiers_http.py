@@ -290,9 +290,10 @@ def test_webhook_is_signed_for_routing_signing_verify(webhook_receiver: Receiver
     assert webhook_receiver.refused == 0  # verify() accepted it
     assert request.json() == {**NOTE.to_payload(), "idempotency_key": KEY}
     assert request.headers["Idempotency-Key"] == KEY
-    # The same scheme, recomputed by hand from the documented message layout.
+    # The same scheme, recomputed by hand from the canonical string in docs/api.md.
     stamp, nonce = request.headers[TIMESTAMP_HEADER], request.headers[NONCE_HEADER]
-    mac = hmac.new(WEBHOOK_SECRET.encode(), f"{stamp}.{nonce}.".encode() + request.body, hashlib.sha256)
+    canonical = "\n".join(["POST", request.path, stamp, nonce, hashlib.sha256(request.body).hexdigest()])
+    mac = hmac.new(WEBHOOK_SECRET.encode(), canonical.encode(), hashlib.sha256)
     assert request.headers[SIGNATURE_HEADER] == "sha256=" + mac.hexdigest()
 
 

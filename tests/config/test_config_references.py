@@ -90,6 +90,27 @@ api:
     ]
 
 
+def test_one_token_for_two_entries_is_refused_naming_both_and_never_the_token(problems) -> None:
+    text = (
+        TREE
+        + """\
+api:
+  tokens:
+    - {name: ops, token: "${SHARED_TOKEN}", role: admin}
+    - {name: shop-view, token: "${OTHER_TOKEN}", role: viewer}
+    - {name: wh-north, token: "${SHARED_TOKEN}", role: warehouse, locations: [AG-N]}
+"""
+    )
+    found = problems(
+        text, env={"SHARED_TOKEN": "shared-token-0123456789", "OTHER_TOKEN": "other-token-9876543"}
+    )
+    assert found == [
+        "erpsync.yaml:10 api.tokens[2].token: api token 'wh-north' holds the same token as "
+        "api.tokens[0] ('ops'); give each entry its own token"
+    ]
+    assert "shared-token-0123456789" not in "\n".join(found)
+
+
 def test_broken_entries_are_left_to_the_models() -> None:
     assert check_references(None) == []
     assert check_references({"locations": "none", "connectors": [1, {"name": 2}], "api": []}) == []

@@ -121,3 +121,14 @@ def test_structlog_processor_masks_every_value() -> None:
     assert event["password"] == MASK
     assert event["design"] == "kept"
     assert event["nested"] == {"session": MASK, "n": 1}
+
+
+def test_the_bare_credential_of_a_schemed_value_is_masked_too() -> None:
+    import base64
+
+    register_secret("Bearer bare-tok-4Hq9zL2w")
+    register_secret("Basic " + base64.b64encode(b"erp-user:basic-pw-7Rt5").decode())
+    said = "401: token bare-tok-4Hq9zL2w is not valid; user erp-user:basic-pw-7Rt5, password basic-pw-7Rt5"
+    assert redact_text(said) == f"401: token {MASK} is not valid; user {MASK}, password {MASK}"
+    register_secret("Bearer short")  # a second word this short would mask ordinary words
+    assert redact_text("a short note") == "a short note"

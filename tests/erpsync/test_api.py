@@ -168,9 +168,9 @@ def test_a_warehouse_sees_only_its_own_instructions(client: TestClient) -> None:
 
 
 def test_a_warehouse_may_not_change_another_locations_instruction(client: TestClient, world: World) -> None:
-    assert client.post("/dispatch/DI-S-1/ack", headers=bearer(WH_A)).status_code == 403
+    assert client.post("/dispatch/DI-S-1/ack", headers=bearer(WH_A)).status_code == 404
     parcel = {"carrier": "SF", "tracking_no": "SF1"}
-    assert client.post("/dispatch/DI-S-1/shipments", headers=bearer(WH_A), json=parcel).status_code == 403
+    assert client.post("/dispatch/DI-S-1/shipments", headers=bearer(WH_A), json=parcel).status_code == 404
     assert status_of(world.engine, "DI-S-1") == "sent"
     with world.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Shipment)).scalar() == 0
@@ -216,12 +216,14 @@ def test_a_malformed_ack_body_is_422_and_changes_nothing(
 # -- signed requests -------------------------------------------------------------------------------
 
 
-def signed(body: bytes, *, nonce: str, timestamp: int | None = None) -> dict[str, str]:
+def signed(
+    body: bytes, *, nonce: str, timestamp: int | None = None, target: str = "/dispatch/DI-S-1/ack"
+) -> dict[str, str]:
     stamp = int(time.time()) if timestamp is None else timestamp
     return {
         **bearer(WH_S),
         "Content-Type": "application/json",
-        **sign(SECRET, body, timestamp=stamp, nonce=nonce),
+        **sign(SECRET, body, method="POST", target=target, timestamp=stamp, nonce=nonce),
     }
 
 
@@ -279,7 +281,8 @@ def test_a_replayed_request_is_401(client: TestClient, world: World) -> None:
 def test_every_post_about_a_signed_location_needs_a_signature(client: TestClient, world: World) -> None:
     assert client.post("/dispatch/DI-S-1/ack", headers=bearer(ADMIN)).status_code == 401
     body = json.dumps({"carrier": "SF", "tracking_no": "SF9"}).encode()
-    answer = client.post("/dispatch/DI-S-1/shipments", headers=signed(body, nonce="n-ship"), content=body)
+    headers = signed(body, nonce="n-ship", target="/dispatch/DI-S-1/shipments")
+    answer = client.post("/dispatch/DI-S-1/shipments", headers=headers, content=body)
     assert answer.status_code == 200
     assert order_status(world.engine, "DI-S-1") == "shipped"
 

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import structlog
+import yaml
+from sqlalchemy import select
 
 from erpsync.cli import run_cli
+from store.db import make_engine
+from store.models import SyncRun
+from tests.conftest import BACKENDS
 
 BAD_CONFIG = """\
 database:
@@ -126,3 +135,94 @@ def test_help_explains_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
         "alerts",
     ):
         assert command in out
+
+
+HEADER_SECRET_CONFIG = """\
+database:
+  url: {db}
+locations:
+  - {{code: WH, name: Warehouse, kind: warehouse}}
+connectors:
+  - name: erp
+    kind: rest
+    settings:
+      base_url: http://127.0.0.1:{port}/api
+      headers: {{Authorization: "Bearer {token}", X-Api-Key: "{key}", Accept-Language: zh-CN}}
+      secret_headers: {{X-Shop-Code: "{code}"}}
+      streams:
+        stock: {{path: stock, record_path: items, primary_key: [sku]}}
+    streams:
+      stock: {{every: 5m, mapping: {{sku: sku, location: loc, on_hand: qty}}}}
+"""
+
+
+@pytest.fixture
+def quoting_upstream() -> Iterator[tuple[int, list[dict[str, str]]]]:
+    """An API on 127.0.0.1 that answers 401 quoting back every header credential it was sent."""
+    seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(dict(self.headers))
+            bare = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+            quoted = [bare, self.headers.get("X-Api-Key"), self.headers.get("X-Shop-Code")]
+            body = json.dumps(
+                {"error": "invalid credentials: " + " / ".join(str(q) for q in quoted)}
+            ).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], seen
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("empty_db_url", BACKENDS, indirect=True)
+@pytest.mark.parametrize("log_format", ["json", "console"])
+def test_header_credentials_never_show_even_when_a_401_quotes_them_back(
+    empty_db_url: str,
+    log_format: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    quoting_upstream: tuple[int, list[dict[str, str]]],
+) -> None:
+    port, seen = quoting_upstream
+    unique = uuid.uuid4().hex[:10]  # redaction is process-wide: values no other test registered
+    token, key, code = f"hdr-tok-{unique}", f"hdr-key-{unique}", f"hdr-code-{unique}"
+    path = tmp_path / "erpsync.yaml"
+    path.write_text(HEADER_SECRET_CONFIG.format(db=empty_db_url, port=port, token=token, key=key, code=code))
+    cli = ["--log-format", log_format, "-c", str(path)]
+
+    assert run_cli([*cli, "config", "validate", "--show"]) == 0
+    shown = capsys.readouterr()
+    settings = yaml.safe_load(shown.out)["connectors"][0]["settings"]
+    assert settings["headers"] == {
+        "Authorization": "********",
+        "X-Api-Key": "********",
+        "Accept-Language": "zh-CN",
+    }
+    assert settings["secret_headers"] == {"X-Shop-Code": "********"}
+    assert run_cli([*cli, "db", "upgrade"]) == 0
+    assert run_cli([*cli, "sync", "erp", "--stream", "stock"]) == 1
+    synced = capsys.readouterr()
+
+    assert seen[0]["Authorization"] == f"Bearer {token}"  # sent as configured
+    assert (seen[0]["X-Api-Key"], seen[0]["X-Shop-Code"]) == (key, code)
+    engine = make_engine(empty_db_url)
+    with engine.connect() as conn:
+        (stored,) = conn.execute(select(SyncRun.error)).scalars().all()
+    engine.dispose()
+    assert "401" in stored
+    assert "401" in synced.err
+    everything = shown.out + shown.err + synced.out + synced.err + stored
+    for secret in (token, key, code):
+        assert secret not in everything

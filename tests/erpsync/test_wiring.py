@@ -89,3 +89,12 @@ def test_sku_bindings_in_the_config_reach_the_store(tmp_path: object) -> None:
         rows = conn.execute(select(*columns))
         assert [tuple(r) for r in rows] == [("shop", "CUP-6PK", "CUP", 6)]
     engine.dispose()
+
+
+def test_a_channel_whose_connector_has_skus_bound_is_shown_only_bound_skus() -> None:
+    [identity] = channel_policies(load_config_text(CONFIG))
+    text = CONFIG.replace(
+        "  - name: shop\n    kind: rest\n", "  - name: shop\n    kind: rest\n    skus: bound\n"
+    )
+    [bound] = channel_policies(load_config_text(text))
+    assert (identity.bound, bound.bound) == (False, True)

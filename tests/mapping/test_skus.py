@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mapping.errors import RecordError
-from mapping.records import Order, OrderLine, Product, Shipment, ShipmentLine, StockLevel
+from mapping.records import Order, OrderLine, Product, Shipment, ShipmentLine, StockLevel, StockMove
 from mapping.skus import Binder, SkuBinding, external_skus, read_bindings_csv
 
 PACK6 = SkuBinding("shopify", "IPOD-6PK", "IPOD", 6)
@@ -183,3 +183,25 @@ def test_not_utf8(tmp_path: Path) -> None:
     path.write_bytes("external_sku,sku\n京东,A\n".encode("gbk"))
     with pytest.raises(ValueError, match=r"gbk\.csv: not UTF-8 text"):
         read_bindings_csv(path, default_system="jd")
+
+
+def test_a_decimal_stock_quantity_becomes_whole_base_units_through_the_unit_factor() -> None:
+    binder = Binder("erp", {"FLOUR": SkuBinding("erp", "FLOUR", "FLOUR-G", 1000)})
+    level = binder.apply(StockLevel(sku="FLOUR", location="WH1", on_hand="12.5"))
+    assert level == StockLevel(sku="FLOUR-G", location="WH1", on_hand=12500)
+    assert type(level.on_hand) is int
+    move = binder.apply(StockMove(sku="FLOUR", location="WH1", delta=-0.25, move_id="M1"))
+    assert move.delta == -250
+
+
+def test_a_fraction_left_after_the_factor_is_refused_saying_how_to_fix_it() -> None:
+    with pytest.raises(RecordError) as caught:
+        Binder("erp", {}, units={"FLOUR": "kg"}).apply(StockLevel(sku="FLOUR", location="WH1", on_hand=12.5))
+    assert (caught.value.code, caught.value.field) == ("fractional_qty", "on_hand")
+    assert caught.value.message.startswith(
+        "on_hand: 12.5 kg of SKU FLOUR is not a whole number of base units; stock is counted in whole "
+        "base units: bind erp:FLOUR with a uom_factor that makes it whole (1000 counts kg as g)"
+    )
+    binder = Binder("erp", {"F": SkuBinding("erp", "F", "FLOUR", 10)})
+    with pytest.raises(RecordError, match=r"on_hand: 12\.25 of SKU FLOUR x uom_factor 10 = 122\.50 is not"):
+        binder.apply(StockLevel(sku="F", location="WH1", on_hand="12.25"))

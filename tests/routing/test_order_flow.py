@@ -445,6 +445,7 @@ def test_dispatched_orders_become_sales_documents_in_the_erp_once(
     assert worker.run_once().delivered == 0
     [doc] = erp.docs.values()
     assert doc.ref == "shop/8001"
+    assert doc.location == "DS-GZ"  # where it was routed: the ERP ships it from its warehouse
     assert [(ln.sku, ln.qty, ln.unit_price) for ln in doc.lines] == [
         ("TEA", 2, "10.0000"),
         ("CUP", 1, "10.0000"),

@@ -76,9 +76,45 @@ def test_expired_nonces_are_pruned_every_so_often(store_engine: Engine) -> None:
 
 def test_verify_refuses_a_replay_through_the_table(store_engine: Engine) -> None:
     secret, body = "whsec_0123456789abcdef", b'{"by":"li"}'
-    headers = sign(secret, body, timestamp=NOW, nonce="abc-1")
+    headers = sign(secret, body, method="POST", target="/dispatch/DI-1/ack", timestamp=NOW, nonce="abc-1")
+    request = {"method": "POST", "target": "/dispatch/DI-1/ack"}
     seen: NonceStore = SqlNonceStore(store_engine, clock=clock)
-    verify(secret, headers, body, now=NOW, seen=seen)
+    verify(secret, headers, body, **request, now=NOW, seen=seen)
     with pytest.raises(SignatureError) as refused:
-        verify(secret, headers, body, now=NOW + 1, seen=SqlNonceStore(store_engine, clock=clock))
+        verify(secret, headers, body, **request, now=NOW + 1, seen=SqlNonceStore(store_engine, clock=clock))
     assert refused.value.reason == "nonce already used"
+
+
+def test_a_replay_in_the_last_fraction_of_the_window_is_refused(store_engine: Engine) -> None:
+    """At 300.6 s the request is still inside the window, and so must its nonce be, in every process."""
+    secret, body = "whsec_0123456789abcdef", b'{"by":"li"}'
+    headers = sign(secret, body, method="POST", target="/dispatch/DI-1/ack", timestamp=NOW, nonce="edge-1")
+    request = {"method": "POST", "target": "/dispatch/DI-1/ack"}
+    at_the_edge = NOW + 300.6
+    verify(
+        secret,
+        headers,
+        body,
+        **request,
+        now=at_the_edge,
+        seen=SqlNonceStore(store_engine, clock=lambda: at_the_edge),
+    )
+    with pytest.raises(SignatureError) as refused:
+        verify(
+            secret,
+            headers,
+            body,
+            **request,
+            now=at_the_edge,
+            seen=SqlNonceStore(store_engine, clock=lambda: at_the_edge),
+        )
+    assert refused.value.reason == "nonce already used"
+
+
+def test_a_nonce_is_kept_through_its_last_second(store_engine: Engine) -> None:
+    moment = [NOW + 300.9]
+    nonces = SqlNonceStore(store_engine, clock=lambda: moment[0])
+    assert nonces.remember("last-second", NOW + 300) is True
+    assert nonces.remember("last-second", NOW + 600) is False  # 300.9 is still within second 300
+    moment[0] = NOW + 301
+    assert nonces.remember("last-second", NOW + 600) is True

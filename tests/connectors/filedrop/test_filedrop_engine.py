@@ -197,3 +197,23 @@ def test_an_unreadable_file_is_set_aside_and_the_others_land(
     assert levels(store) == {("B-1", "WH-B"): 2}
     (errors,) = (tmp_path / "failed").glob("a.*.csv.errors.csv")
     assert report(errors) == [["", "物料编码", "", "missing column 物料编码 (for sku) in row 1"]]
+
+
+def test_a_dangling_link_is_reported_and_the_good_file_lands(
+    tmp_path: Path, store: Engine, job: StreamJob
+) -> None:
+    write_csv(tmp_path / "good.csv", [HEADER, ["A-1", "WH-A", 5, ""]])
+    (tmp_path / "broken.csv").symlink_to(tmp_path / "deleted-meanwhile.csv")
+
+    result = run_stream(store, job)
+    assert (result.status, result.records_in) == ("ok", 1)
+    assert levels(store) == {("A-1", "WH-A"): 5}
+    (reported,) = (tmp_path / "failed").glob("broken.*.csv.errors.csv")
+    ((row, _column, value, problem),) = report(reported)
+    assert (row, value) == ("", "broken.csv")
+    assert "symbolic link to nothing" in problem
+
+    again = run_stream(store, job)  # the link stays, reported once, and blocks nothing
+    assert again.status == "ok"
+    assert (tmp_path / "broken.csv").is_symlink()
+    assert len(list((tmp_path / "failed").iterdir())) == 1

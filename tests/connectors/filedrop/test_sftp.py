@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import sys
 import threading
@@ -12,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
+from connectors.dropreport import printable
 from connectors.filedrop import FileDropConnector, FileDropSettings
-from connectors.sftp import SftpSettings, download_new
+from connectors.sftp import SftpSettings, download_new, plain_name_problem
 from mapping.errors import AuthError, ConfigError, PermanentError, RetriableError
-from tests.connectors.filedrop.files import COLUMNS, HEADER, write_csv
+from tests.connectors.filedrop.files import COLUMNS, HEADER, report, write_csv
 
 asyncssh = pytest.importorskip("asyncssh", reason="asyncssh (dev extra) runs the test SFTP server")
 
@@ -61,10 +64,9 @@ class Server:
         return SftpSettings.model_validate(values | overrides)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    root = tmp_path / "remote"
-    (root / "outbox").mkdir(parents=True)
+@contextlib.contextmanager
+def serving(root: Path, sftp_server: type[Any]) -> Iterator[Server]:
+    """An SFTP server on 127.0.0.1 whose clients see ``root`` as ``/``."""
     key = asyncssh.generate_private_key("ssh-ed25519")
     connections: list[Any] = []
     loop = asyncio.new_event_loop()
@@ -77,24 +79,34 @@ def server(tmp_path: Path) -> Iterator[Server]:
             port=0,
             server_factory=lambda: PasswordServer(connections),
             server_host_keys=[key],
-            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root).encode()),
+            sftp_factory=lambda chan: sftp_server(chan, chroot=str(root).encode()),
         )
 
     acceptor = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
     public = key.export_public_key("openssh").decode().split()
-    yield Server(root, acceptor.get_port(), f"{public[0]} {public[1]}")
+    try:
+        yield Server(root, acceptor.get_port(), f"{public[0]} {public[1]}")
+    finally:
 
-    async def stop() -> None:
-        acceptor.close()
-        await acceptor.wait_closed()
-        for conn in connections:
-            conn.close()
-            await conn.wait_closed()
+        async def stop() -> None:
+            acceptor.close()
+            await acceptor.wait_closed()
+            for conn in connections:
+                conn.close()
+                await conn.wait_closed()
 
-    asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    root = tmp_path / "remote"
+    (root / "outbox").mkdir(parents=True)
+    with serving(root, asyncssh.SFTPServer) as running:
+        yield running
 
 
 @pytest.fixture
@@ -251,3 +263,71 @@ def test_the_file_connector_imports_what_sftp_brought(server: Server, drop: Path
         ("A-1", "WH-A", "1200", "south.csv")
     ]
     assert (server.root / "outbox" / "done" / "south.csv").exists()
+
+
+def hostile_listing(names: list[bytes]) -> type[Any]:
+    """An SFTP server class whose listing of /outbox also shows ``names`` as regular files."""
+
+    class Hostile(asyncssh.SFTPServer):  # type: ignore[name-defined,misc]
+        async def scandir(self, path: bytes) -> Any:
+            async for entry in super().scandir(path):
+                yield entry
+            if path.rstrip(b"/").endswith(b"outbox"):
+                for name in names:
+                    attrs = asyncssh.SFTPAttrs(
+                        type=asyncssh.FILEXFER_TYPE_REGULAR, permissions=0o100644, size=20, mtime=1
+                    )
+                    yield asyncssh.SFTPName(name, attrs=attrs)
+
+    return Hostile
+
+
+def test_remote_names_that_are_not_plain_file_names_are_skipped_and_reported(
+    tmp_path: Path, drop: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    hostile = [
+        str(outside / "evil.csv"),  # absolute: would land there
+        "../escape.csv",
+        "sub/../../up.csv",
+        "..\\windows.csv",
+        "bell\x07.csv",
+        "nul\x00.csv",
+        "",
+    ]
+    root = tmp_path / "remote"
+    (root / "outbox").mkdir(parents=True)
+    write_csv(root / "outbox" / "good.csv", [HEADER, ["A-1", "WH-A", 1, ""]])
+    for name in hostile:  # each served, so that a client following the name would get bytes
+        with contextlib.suppress(OSError, ValueError):
+            target = root / "outbox" / name.lstrip("/") if name.startswith("/") else root / "outbox" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_csv(target, [HEADER, ["EVIL-1", "WH-A", 666, ""]])
+    (root / str(outside).lstrip("/")).mkdir(parents=True)
+    write_csv(root / str(outside / "evil.csv").lstrip("/"), [HEADER, ["EVIL-1", "WH-A", 666, ""]])
+    failed = drop / "failed"
+    failed.mkdir()
+
+    with serving(root, hostile_listing([n.encode() for n in hostile])) as running, capture_logs() as logs:
+        got = download_new(running.settings(tmp_path, after_download="keep"), drop, report_dir=failed)
+        again = download_new(running.settings(tmp_path, after_download="keep"), drop, report_dir=failed)
+
+    assert got == again == [drop / "good.csv"]
+    assert sorted(p.name for p in drop.iterdir()) == ["failed", "good.csv"]
+    assert list(outside.iterdir()) == []
+    assert not (tmp_path / "escape.csv").exists()
+    assert not (tmp_path / "up.csv").exists()
+    reported = sorted(row[2] for f in failed.iterdir() for row in report(f))
+    assert reported == sorted(printable(name) for name in hostile)
+    assert len(list(failed.iterdir())) == len(hostile)  # once each, not again on the second run
+    warned = [e for e in logs if e["log_level"] == "warning" and e["event"] == "entry skipped"]
+    assert len(warned) == len(hostile)
+
+
+@pytest.mark.parametrize(
+    "name", ["", ".", "..", "/etc/x.csv", "a/b.csv", "..\\x.csv", "a\x00.csv", "a\x1b[31m.csv", "a\r.csv"]
+)
+def test_only_plain_file_names_are_accepted(name: str) -> None:
+    assert plain_name_problem(name) is not None
+    assert plain_name_problem("stock 2026-11-30 (华南).csv") is None

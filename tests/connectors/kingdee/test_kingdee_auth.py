@@ -12,14 +12,16 @@ were confirmed in the public client ``Xueyu334/kingdee-k3cloud-open-api``
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 import responses
 from pydantic import ValidationError
 
-from connectors.kingdee import KingdeeAuth, client_secret, login_sign
+from config import load_config
+from connectors.kingdee import KingdeeAuth, KingdeeSettings, client_secret, login_sign
 from mapping.errors import AuthError
-from tests.connectors.kingdee.fake import APP_ID, APP_SECRET, LOGIN, QUERY, body, connector, serve
+from tests.connectors.kingdee.fake import APP_ID, APP_SECRET, BASE, LOGIN, QUERY, body, connector, serve
 
 PATH = "/k3cloud/Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.ExecuteBillQuery.common.kdsvc"
 VECTOR = {
@@ -133,7 +135,10 @@ def test_a_refused_login_is_an_auth_error_naming_kingdees_message() -> None:
     [
         ({"app_id": "100001"}, "app_id must be '<client id>_<32-character key>'"),
         ({"app_id": "100001_short"}, "app_id must be '<client id>_<32-character key>'"),
-        ({"url": "https://erp.example.com/"}, "ending in /k3cloud/"),
+        ({"url": "https://erp.example.com/"}, "ending in /K3Cloud/ (any case)"),
+        ({"url": "https://erp.example.com/k3cloudx/"}, "ending in /K3Cloud/ (any case)"),
+        ({"acct_id": 6.5e10}, "put it in quotes"),
+        ({"acct_id": True}, "valid string"),
         ({"page_size": 5000}, "less than or equal to 2000"),
         ({"create_sales": True}, "create_sales needs customer_number"),
         ({"ref_field": "FNote = '' or 1=1 --"}, "ref_field"),
@@ -148,3 +153,60 @@ def test_settings_errors_say_what_is_wrong(settings: dict[str, object], message:
 def test_session_auth_takes_any_app_id_and_the_url_gets_its_slash() -> None:
     kd = connector(auth="session", app_id="100001", url="https://erp.example.com/k3cloud")
     assert str(kd.config.url) == "https://erp.example.com/k3cloud/"
+
+
+@responses.activate
+def test_the_k3cloud_base_is_accepted_in_the_casing_installations_use() -> None:
+    base = "https://erp.example.com/K3Cloud/"
+    kd = connector(url=base.rstrip("/"))
+    kd.auth.clock = lambda: 1700000000
+    responses.post(f"{base}{QUERY.removeprefix(BASE)}", json=[])
+
+    list(kd.fetch("products", None))
+
+    assert str(kd.config.url) == base
+    sent = responses.calls[0].request.headers
+    # the signature covers the path as the server was addressed, /K3Cloud/ and not /k3cloud/
+    signed = KingdeeAuth(APP_ID, APP_SECRET, "65a0000000000a,apiuser,2052,100")
+    signed.clock = lambda: 1700000000
+    assert (
+        sent["X-Api-Signature"] == signed.headers(PATH.replace("/k3cloud/", "/K3Cloud/"))["X-Api-Signature"]
+    )
+    assert sent["X-Api-Signature"] != signed.headers(PATH)["X-Api-Signature"]
+
+
+def test_a_numeric_acct_id_is_taken_as_the_text_the_api_needs() -> None:
+    settings = KingdeeSettings.model_validate(
+        {
+            "url": BASE,
+            "acct_id": 20240101,
+            "username": "u",
+            "app_id": "1",
+            "app_secret": "s",
+            "auth": "session",
+        }
+    )
+    assert settings.acct_id == "20240101"
+
+
+def test_a_config_file_with_k3cloud_and_an_unquoted_acct_id_loads(tmp_path: Path) -> None:
+    config = tmp_path / "erpsync.yaml"
+    config.write_text(
+        "connectors:\n"
+        "  - name: kd\n"
+        "    kind: kingdee\n"
+        "    settings:\n"
+        "      url: https://erp.example.com/K3Cloud/\n"
+        "      acct_id: 20240101\n"
+        "      username: apiuser\n"
+        f"      app_id: {APP_ID}\n"
+        "      app_secret: ${KD_SECRET}\n",
+        encoding="utf-8",
+    )
+
+    cfg = load_config(config, env={"KD_SECRET": APP_SECRET})
+
+    settings = cfg.connectors[0].parsed_settings
+    assert isinstance(settings, KingdeeSettings)
+    assert settings.acct_id == "20240101"
+    assert str(settings.url) == "https://erp.example.com/K3Cloud/"

@@ -3,9 +3,10 @@
 The database with the ``sale`` and ``stock`` modules takes about a minute to build, so it is built
 once per trytond version into pytest's cache (``.pytest_cache/d/tryton-db``; ``--cache-clear``
 rebuilds it) and copied for each session. Each session then creates, over RPC: a currency, a
-company for ``admin``, a "Box of 6" unit, the products ``WID-1`` (unit), ``BOX-6`` (stocked in
-units, sold by the box of 6) and ``KG-1`` (kilograms), a second warehouse ``WH2``, and stock
-received from the supplier location.
+company for ``admin``, the least accounting a confirmed sale needs (a receivable account and an
+accounting product category with a revenue account), a "Box of 6" unit, the products ``WID-1``
+(unit), ``BOX-6`` (stocked in units, sold by the box of 6) and ``KG-1`` (kilograms), a second
+warehouse ``WH2``, and stock received from the supplier location.
 
 Everything is skipped, saying why, when ``trytond`` is not installed (``pip install -e '.[tryton]'``).
 """
@@ -171,6 +172,44 @@ class Tryton:
         time.sleep(max(0.0, self.seeded_at + 1.1 - time.time()))
 
 
+def _accounts(rpc: Rpc, company: int) -> int:
+    """The least accounting a confirmed sale needs to invoice: receivable and revenue accounts.
+
+    Returns the accounting product category that carries the revenue account.
+    """
+    receivable_type, revenue_type = rpc(
+        "account.account.type.create",
+        [
+            {
+                "name": "Receivable",
+                "company": company,
+                "statement": "balance",
+                "assets": True,
+                "receivable": True,
+            },
+            {"name": "Revenue", "company": company, "statement": "income", "revenue": True},
+        ],
+    )
+    receivable, revenue = rpc(
+        "account.account.create",
+        [
+            {
+                "name": "Receivable",
+                "company": company,
+                "type": receivable_type,
+                "reconcile": True,
+                "party_required": True,
+            },
+            {"name": "Revenue", "company": company, "type": revenue_type},
+        ],
+    )
+    rpc("account.configuration.write", [1], {"default_account_receivable": receivable})
+    (category,) = rpc(
+        "product.category.create", [{"name": "Goods", "accounting": True, "account_revenue": revenue}]
+    )
+    return int(category)
+
+
 def _seed(rpc: Rpc) -> dict[str, int]:
     ids: dict[str, int] = {}
     currency = {
@@ -196,6 +235,7 @@ def _seed(rpc: Rpc) -> dict[str, int]:
     ids["unit"], ids["kg"] = unit["id"], next(u["id"] for u in uoms if u["symbol"] == "kg")
     box = {"name": "Box of 6", "symbol": "bx6", "category": unit["category"], "factor": 6.0}
     (ids["box"],) = rpc("product.uom.create", [{**box, "rate": round(1 / 6, 12), "rounding": 1.0}])
+    ids["accounting"] = _accounts(rpc, ids["company"])
     templates = [
         ("WID", "-1", "Widget", "unit", "unit"),
         ("BOX", "-6", "Boxed thing", "unit", "box"),
@@ -204,6 +244,7 @@ def _seed(rpc: Rpc) -> dict[str, int]:
     for code, suffix, name, stock_unit, sale_unit in templates:  # one transaction each: distinct write dates
         template = {"name": name, "code": code, "type": "goods", "default_uom": ids[stock_unit]}
         template |= {"salable": True, "sale_uom": ids[sale_unit], "list_price": Decimal("10")}
+        template["account_category"] = ids["accounting"]
         template["products"] = [["create", [{"suffix_code": suffix}]]]
         (template_id,) = rpc("product.template.create", [template])
         (ids[f"{code}{suffix}"],) = rpc(

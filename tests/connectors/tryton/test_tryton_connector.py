@@ -16,6 +16,8 @@ from mapping.errors import AuthError, PermanentError
 from mapping.fieldmap import FieldMap
 from mapping.pipeline import Mapper
 from mapping.records import Product, Record, StockLevel
+from mapping.skus import SkuBinding
+from store.bindings import save_bindings
 from store.locations import LocationSpec, apply_locations
 from store.models import Location, Quarantine
 from store.models import Product as ProductRow
@@ -132,7 +134,7 @@ def test_stock_snapshot_equals_tryton_quantities(tryton: Tryton) -> None:
         assert {sku: qty for (sku, loc), qty in got.items() if loc == location} == expected
     box = next(r for r in records if r["sku"] == "BOX-6" and r["location"] == "WH1")
     assert (box["quantity"], box["unit"], box["warehouse"]) == (18, "u", "WH")  # 3 boxes of 6, in units
-    assert got[("KG-1", "WH1")] == 2.5  # not whole: left for the field map to refuse
+    assert got[("KG-1", "WH1")] == 2.5  # not whole: left for the SKU's unit factor
     assert isinstance(got[("WID-1", "SOUTH")], int)
     as_of = datetime.fromisoformat(box["as_of"])
     assert abs(as_of - datetime.now(UTC)) < timedelta(minutes=1)
@@ -175,9 +177,7 @@ def test_engine_keeps_the_store_equal_to_tryton(tryton: Tryton, store_engine: En
     assert (first.status, first.quarantined) == ("ok", 1)
     expected = {key: int(qty) for key, qty in tryton_levels(tryton).items() if key != ("KG-1", "WH1")}
     assert store_levels(store_engine) == expected
-    with store_engine.connect() as db:
-        (reason,) = db.execute(select(Quarantine.reason).where(Quarantine.record_key == "KG-1/WH1")).one()
-    assert "on_hand: int cannot convert 2.5" in reason
+    assert "on_hand: 2.5 of SKU KG-1 is not a whole number of base units" in kg_reason(store_engine)
 
     # more stock moves in Tryton; the next poll re-reads the snapshot and the store follows
     tryton.receive("WID-1", 5)
@@ -194,6 +194,27 @@ def test_engine_keeps_the_store_equal_to_tryton(tryton: Tryton, store_engine: En
     with store_engine.connect() as db:
         rows = dict(db.execute(select(ProductRow.sku, ProductRow.uom)).tuples().all())
     assert {"WID-1": "u", "BOX-6": "u", "KG-1": "kg"}.items() <= rows.items()
+
+    # with the product known the reason names its unit; binding it with uom_factor 1000 counts kg
+    # as g, and the 2.5 kg land as 2500
+    assert run_stream(store_engine, stock).quarantined == 1
+    assert kg_reason(store_engine).startswith(
+        "on_hand: 2.5 kg of SKU KG-1 is not a whole number of base units; stock is counted in whole "
+        "base units: bind tryton:KG-1 with a uom_factor that makes it whole (1000 counts kg as g)"
+    )
+    with store_engine.begin() as db:
+        save_bindings(db, [SkuBinding("tryton", "KG-1", "KG-1", 1000)])
+    assert run_stream(store_engine, stock).quarantined == 0
+    assert store_levels(store_engine)[("KG-1", "WH1")] == 2500
+    with store_engine.connect() as db:
+        assert db.execute(select(Quarantine.status)).scalars().all() == ["resolved"]
+
+
+def kg_reason(engine: Engine) -> str:
+    with engine.connect() as db:
+        return str(
+            db.execute(select(Quarantine.reason).where(Quarantine.record_key == "KG-1/WH1")).scalar_one()
+        )
 
 
 def sale_lines(tryton: Tryton, sale_id: str) -> list[tuple[str, float, str, Decimal]]:
@@ -212,7 +233,7 @@ def test_create_sales_order_once_per_ref(tryton: Tryton) -> None:
         SalesDocLine("BOX-6", 12, "3.00"),
         SalesDocLine("BOX-6", 7, "3.00"),
     )
-    doc = SalesDoc(ref="shop/1001", customer=None, currency="CNY", lines=lines)
+    doc = SalesDoc(ref="shop/1001", customer=None, currency="CNY", lines=lines, location="WH1")
 
     sale_id = conn.create_sales_order(doc)
     assert conn.create_sales_order(doc) == sale_id
