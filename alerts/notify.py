@@ -140,6 +140,8 @@ KIND_LABELS = {
         "negative_stock": "Negative stock",
         "drift": "Channel drift",
         "dispatch_sla": "Dispatch not acknowledged",
+        "snapshot_held": "Stock snapshot held",
+        "cursor_ahead": "Records dated in the future",
     },
     "zh-CN": {
         "shortage": "缺货预警",
@@ -149,6 +151,8 @@ KIND_LABELS = {
         "negative_stock": "负库存",
         "drift": "渠道库存偏差",
         "dispatch_sla": "发货单未确认",
+        "snapshot_held": "库存快照已暂停",
+        "cursor_ahead": "记录时间超前",
     },
 }
 SEVERITY_LABELS = {"warning": "预警", "critical": "严重", "out_of_stock": "缺货", "info": "提示"}

@@ -10,6 +10,14 @@ clears:
 - ``dispatch_sla``: a dispatch instruction was not acknowledged in time (re-sent, escalated);
 - ``drift``: a channel shows a quantity off by more than the tolerance from what erpsync last
   pushed there (from the drift check).
+
+Raised by the sync engine as it runs (``raise_condition`` / ``clear_condition``, in the run's own
+transaction), each resolved by the run that finds it cleared:
+
+- ``snapshot_held``: a stock snapshot would zero too much of its source and waits for a person
+  (``sync.snapshot_guard``);
+- ``cursor_ahead``: records dated past the run's start (plus the allowed clock skew) held the
+  cursor back (``sync.cursor_cap``).
 """
 
 from __future__ import annotations
@@ -46,17 +54,20 @@ def reconcile_conditions(
     now: datetime,
     *,
     prefix: str = "",
+    exact: bool = False,
 ) -> tuple[int, int]:
     """Open alerts for new conditions, resolve those of ``kinds`` no longer active; (opened, resolved).
 
-    With ``prefix``, only open alerts whose key starts with it are considered (one channel's drift).
+    With ``prefix``, only open alerts whose key starts with it are considered (one channel's drift);
+    with ``exact``, only the one whose key is ``prefix``.
     """
     kinds = set(kinds)
+    scope = Alert.open_key == prefix if exact else Alert.open_key.startswith(prefix)
     current = {
         r.open_key: r
         for r in conn.execute(
             select(Alert.__table__)
-            .where(Alert.kind.in_(kinds), Alert.open_key.is_not(None), Alert.open_key.startswith(prefix))
+            .where(Alert.kind.in_(kinds), Alert.open_key.is_not(None), scope)
             .with_for_update()
         )
     }
@@ -101,6 +112,21 @@ def reconcile_conditions(
         notify(conn, policy, alert_id=row.id, event="resolved", alert=alert, where=Where(), now=now)
         resolved += 1
     return opened, resolved
+
+
+def raise_condition(conn: Connection, policy: AlertPolicy, condition: Condition, now: datetime) -> bool:
+    """Open the alert of ``condition``'s kind and subject unless it is open already; True if opened."""
+    opened, _ = reconcile_conditions(
+        conn, policy, [condition.kind], [condition], now, prefix=_key(condition), exact=True
+    )
+    return opened > 0
+
+
+def clear_condition(conn: Connection, policy: AlertPolicy, kind: str, subject: str, now: datetime) -> bool:
+    """Resolve the open alert of ``kind`` about ``subject``, if there is one; True if resolved."""
+    key = _key(Condition(kind, subject, "", ""))
+    _, resolved = reconcile_conditions(conn, policy, [kind], [], now, prefix=key, exact=True)
+    return resolved > 0
 
 
 def sync_conditions(

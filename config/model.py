@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.fernet import Fernet
 from pydantic import (
@@ -90,7 +91,15 @@ class StreamConfig(_Section):
     for late updates, ``jitter`` spreads start times, ``staleness`` is how old the last successful
     run may get before an alert. ``mapping`` is a field map (see ``mapping``), None for the
     connector's default. ``missing`` says what a complete stock snapshot means for a SKU it no
-    longer lists: ``zero`` (it is gone) or ``keep`` (leave the last level).
+    longer lists: ``zero`` (it is gone) or ``keep`` (leave the last level). ``max_shrink`` (0..1,
+    default 0.2) is the share of its source's rows a stock snapshot may zero before it is held for
+    a person (an empty snapshot with rows to zero is always held; see docs/stock.md).
+
+    The cursor never moves past the run's start plus ``clock_skew`` (default 5 minutes; records
+    dated later are applied and raise an alert). Cursor times without an offset are read in
+    ``cursor_timezone`` (default: the connector's own clock — the SQL connector's ``timezone``,
+    Asia/Shanghai for Kingdee, else UTC); ``cursor_epoch`` (``seconds`` or ``milliseconds``) says
+    a numeric cursor is a Unix time (otherwise numbers are ids and never capped).
     """
 
     every: Duration | None = None
@@ -101,6 +110,29 @@ class StreamConfig(_Section):
     jitter: Duration = timedelta(seconds=10)
     staleness: Duration | None = None
     missing: Literal["zero", "keep"] = "zero"
+    max_shrink: float = Field(default=0.2, ge=0, le=1)
+    clock_skew: Duration = timedelta(minutes=5)
+    cursor_timezone: str | None = None
+    cursor_epoch: Literal["seconds", "milliseconds"] | None = None
+
+    @field_validator("cursor_timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)"
+                ) from None
+        return value
+
+    @field_validator("clock_skew")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("clock_skew cannot be negative")
+        return value
 
     @field_validator("every")
     @classmethod

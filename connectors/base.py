@@ -87,6 +87,11 @@ class Connector(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, most connectors hold only an HTTP session
         """Release network resources."""
 
+    @property
+    def cursor_timezone(self) -> str:
+        """The zone of cursor times written without an offset (UTC unless the system keeps local time)."""
+        return "UTC"
+
     @contextlib.contextmanager
     def _naming(self, stream: str | None, external_id: str | None = None) -> Iterator[None]:
         """Errors raised inside name this connector, ``stream`` and the record (lower layers cannot)."""

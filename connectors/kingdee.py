@@ -62,6 +62,7 @@ from requests.auth import AuthBase
 from connectors.base import Connector, ConnectorSettings, Page, SalesDoc, Stream
 from connectors.cursors import MaxCursor
 from connectors.http import HttpClient
+from connectors.paginate import DEFAULT_MAX_PAGES, PageLoop
 from connectors.redact import redact_text, register_secret
 from mapping.errors import AuthError, ConnectorError, PermanentError, RetriableError
 
@@ -149,6 +150,7 @@ class KingdeeSettings(ConnectorSettings):
     org_number: str | None = None
     auth: Literal["signed", "session"] = "signed"
     page_size: int = Field(default=2000, ge=1, le=2000)
+    max_pages: int = Field(default=DEFAULT_MAX_PAGES, ge=1)
     stock_filter: str | None = None
     warehouses: dict[str, str] = Field(default_factory=dict)
     create_sales: bool = False
@@ -262,6 +264,10 @@ class KingdeeConnector(Connector):
     def streams(self) -> Mapping[str, Stream]:
         return STREAMS
 
+    @property
+    def cursor_timezone(self) -> str:
+        return "Asia/Shanghai"  # FModifyDate is the server's local time, without a zone
+
     def fetch(self, stream: str, cursor: str | None) -> Iterator[Page]:
         spec = self.stream(stream)
         with self._naming(spec.name):
@@ -346,8 +352,11 @@ class KingdeeConnector(Connector):
     def _rows(self, form: str, keys: list[str], where: str, order: str) -> Iterator[tuple[Rows, bool]]:
         """Pages of ``form`` rows by ``StartRow``/``Limit`` up to a short page, each with "is last"."""
         size, start = self.config.page_size, 0
+        loop = PageLoop(f"Kingdee {form}", self.config.max_pages)
         while True:
+            loop.advance(start, f"StartRow {start}")
             rows = self.query(form, keys, where=where, order=order, start=start, limit=size)
+            loop.page(rows, f"StartRow {start}")  # a server ignoring StartRow serves page 1 again
             yield rows, len(rows) < size
             if len(rows) < size:
                 return

@@ -58,6 +58,7 @@ from pydantic import Field, HttpUrl, SecretStr, model_validator
 from connectors.base import Connector, ConnectorSettings, Page, SalesDoc, Stream
 from connectors.cursors import MaxCursor
 from connectors.http import BearerAuth, HttpClient
+from connectors.paginate import DEFAULT_MAX_PAGES, PageLoop
 from connectors.redact import redact_text, register_secret
 from mapping.errors import AuthError, ConnectorError, PermanentError, RetriableError
 
@@ -86,6 +87,7 @@ class OdooSettings(ConnectorSettings):
     api_key: SecretStr
     protocol: Literal["jsonrpc", "json2"] = "jsonrpc"
     page_size: int = Field(default=200, ge=1, le=5000)
+    max_pages: int = Field(default=DEFAULT_MAX_PAGES, ge=1)
     locations: dict[str, str] = Field(default_factory=dict)
     full_snapshot_every: int = Field(default=0, ge=0)
     create_sales: bool = False
@@ -312,9 +314,12 @@ class OdooConnector(Connector):
         """Pages of ``model`` rows changed at or after ``cursor``, by (write_date, id) keyset."""
         start = [["write_date", ">=", odoo_datetime(cursor)]] if cursor else []
         after: list[Any] = []
-        last_key: tuple[Any, Any] | None = None
+        key: tuple[Any, Any] | None = None
         size = self.config.page_size
+        loop = PageLoop(f"Odoo {model}", self.config.max_pages)
         while True:
+            where = f"after write_date {key[0]}, id {key[1]}" if key else "first page"
+            loop.advance(key, where)  # a keyset read never comes back to a key it passed
             query: dict[str, Any] = {
                 "domain": [*domain, *start, *after],
                 "fields": fields,
@@ -324,13 +329,11 @@ class OdooConnector(Connector):
             rows = self.rpc.call(model, "search_read", **query)
             if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
                 raise PermanentError(f"{model}.search_read did not answer a list of records")
+            loop.page(rows, where)
             yield rows
             if len(rows) < size:
                 return
             key = (rows[-1].get("write_date"), rows[-1].get("id"))
-            if key == last_key:
-                raise PermanentError(f"{model} paging returned the same last record twice ({key[1]})")
-            last_key = key
             after = ["|", ["write_date", ">", key[0]], "&", ["write_date", "=", key[0]], ["id", ">", key[1]]]
 
     def _products(self, cursor: str | None) -> Iterator[Page]:

@@ -13,9 +13,15 @@ and records, and returns the next :class:`RequestSpec` or None at the end.
 :class:`SinceIdPaginator` (since_id)  ``since_id=<last id of the page>`` to an empty page
 ==================================  ========================================================
 
-:func:`iter_pages` walks a read. It refuses to loop: a next request equal to one already sent
-raises ``PermanentError`` ("paginator … returned the same next token twice"), and so does
-going past ``max_pages``.
+:func:`iter_pages` walks a read. It refuses to loop, with ``PermanentError`` naming the page:
+
+- a next request equal to one already sent ("paginator … returned the same next token twice");
+- a page holding exactly the records of an earlier page of the same read (a server that hands out
+  new tokens but serves the same page; empty pages are exempt, some APIs page through them);
+- more than ``max_pages`` pages: reaching the limit is a failed read, never a complete one.
+
+Connectors with their own paging loop (offsets, keysets) walk it with a :class:`PageLoop`, which
+applies the same rules.
 
 >>> pages = PageNumberPaginator(size=2)
 >>> pages.first_request(RequestSpec("orders", {"status": "open"})).params
@@ -25,7 +31,9 @@ going past ``max_pages``.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import hashlib
+import json
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
@@ -199,17 +207,69 @@ class FetchedPage:
 Fetch = Callable[[RequestSpec], tuple[requests.Response, list[dict[str, Any]]]]
 
 
+class PageLoop:
+    """Watches one read page by page and refuses to loop (see the module docstring).
+
+    ``what`` names the read in messages ("paginator 'cursor'", "Kingdee STK_Inventory"). Call
+    :meth:`advance` before reading a page at a position (a token, an offset, a last key) and
+    :meth:`page` with the records it held.
+
+    >>> loop = PageLoop("read", max_pages=5)
+    >>> loop.advance(0, "offset 0"); loop.page([{"id": 1}], "offset 0")
+    >>> loop.advance(1, "offset 1"); loop.page([{"id": 1}], "offset 1")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mapping.errors.PermanentError: read: page 2 (offset 1) holds the same records as page 1; ...
+    """
+
+    def __init__(self, what: str, max_pages: int = DEFAULT_MAX_PAGES) -> None:
+        self.what, self.max_pages = what, max_pages
+        self.pages = 0
+        self._digests: dict[str, int] = {}
+        self._positions: dict[Hashable, int] = {}
+
+    def advance(self, position: Hashable, where: str) -> None:
+        """The read is about to fetch the page at ``position``; refuse one seen before or one too many."""
+        if position in self._positions:
+            raise PermanentError(
+                f"{self.what}: page {self.pages + 1} ({where}) is where page {self._positions[position]} "
+                "was read; the API is not advancing, check the paging settings"
+            )
+        if self.pages >= self.max_pages:
+            raise PermanentError(
+                f"{self.what} stopped after max_pages={self.max_pages} pages (next: {where}); "
+                "the read is incomplete — raise max_pages if the data really is that large"
+            )
+        self._positions[position] = self.pages + 1
+
+    def page(self, records: Sequence[Any], where: str) -> None:
+        """Count a page just read; refuse it when it holds exactly an earlier page's records."""
+        self.pages += 1
+        if not records:
+            return
+        text = json.dumps(list(records), sort_keys=True, default=str, ensure_ascii=False)
+        earlier = self._digests.setdefault(hashlib.sha256(text.encode()).hexdigest(), self.pages)
+        if earlier != self.pages:
+            raise PermanentError(
+                f"{self.what}: page {self.pages} ({where}) holds the same records as page {earlier}; "
+                "the API is not advancing, check the paging settings"
+            )
+
+
 def iter_pages(paginator: Paginator, start: RequestSpec, fetch: Fetch) -> Iterator[FetchedPage]:
     """Yield every page of a read: ``fetch`` sends a request and returns its response and records.
 
-    Raises ``PermanentError`` when the paginator asks for a request already sent or goes past
-    ``max_pages``; the page before the refusal has been yielded by then.
+    Raises ``PermanentError`` when the paginator asks for a request already sent, serves the records
+    of an earlier page again or goes past ``max_pages``; the pages before the refusal have been
+    yielded by then.
     """
     request: RequestSpec | None = paginator.first_request(start)
     seen: set[RequestKey] = set()
+    loop = PageLoop(f"paginator {paginator.type!r}", paginator.max_pages)
     while request is not None:
         seen.add(request.identity())
         response, records = fetch(request)
+        loop.page(records, request.describe())
         following = paginator.next_request(request, response, records)
         yield FetchedPage(request, response, records, last=following is None)
         if following is not None:

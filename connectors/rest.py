@@ -21,6 +21,15 @@ their parameters (paging ones too) as the JSON body.
         cursor_field: updated_at
         cursor_param: updated_since
         paginator: {type: page, size: 200}
+        error: {when: "success == `false`", message: msg}
+
+Many APIs answer a failure with HTTP 200 and a body such as ``{"success": false, "msg": "…",
+"items": []}``. Left alone, that reads as an empty page — and an empty stock snapshot. A stream's
+``error`` block says how a failed answer looks: ``when``, a jmespath test that is true for a
+failure (``success == `false```), and/or ``code``, the path of an error code that is a failure
+unless it is one of ``ok_codes`` (default ``[0]``; a missing code is no failure); ``message`` is
+where the upstream's own words are. Such an answer stops the read with ``PermanentError`` naming
+the connector, stream, request, code and message (secrets masked).
 
 ``headers`` are sent with every request. A header whose name says it holds a credential
 (``Authorization``, ``X-Api-Key``, ``X-Auth-Token``...: :func:`connectors.redact.is_sensitive_key`)
@@ -30,7 +39,7 @@ is a secret: masked by ``config validate --show``, and its value, and the bare c
 for headers with any other name.
 
 Errors are the HTTP client's (:mod:`connectors.http`), plus ``PermanentError`` for a ``record_path``
-that does not select a list of objects.
+that does not select a list of objects or a declared error answer.
 """
 
 from __future__ import annotations
@@ -48,7 +57,7 @@ from connectors.cursors import MaxCursor
 from connectors.http import BasicAuth, BearerAuth, HeaderAuth, HttpClient, QueryParamAuth
 from connectors.paginate import AnyPaginator, Fetch, JmesPath, NoPaginator, RequestSpec, iter_pages
 from connectors.ratelimit import TokenBucket
-from connectors.redact import is_sensitive_key, register_secret
+from connectors.redact import is_sensitive_key, redact_text, register_secret
 from mapping.errors import PermanentError
 
 _T = TypeVar("_T")
@@ -99,6 +108,42 @@ class RateLimitSettings(ConnectorSettings):
     burst: int = Field(default=1, ge=1)
 
 
+class ErrorAnswer(ConnectorSettings):
+    """How an answer with HTTP 200 says it failed (see the module docstring)."""
+
+    when: JmesPath | None = None
+    code: JmesPath | None = None
+    ok_codes: list[str | int] = Field(default=[0], min_length=1)
+    message: JmesPath | None = None
+
+    @model_validator(mode="after")
+    def _says_how(self) -> ErrorAnswer:
+        if self.when is None and self.code is None:
+            raise ValueError(
+                "give `when` (a jmespath test for a failed answer) or `code` (an error code's path)"
+            )
+        return self
+
+    def failure(self, body: Any) -> str | None:
+        """What the failed answer ``body`` says (code and message), or None when it is no failure."""
+        code = jmespath.search(self.code, body) if self.code else None
+        failed = self.when is not None and _truthy(jmespath.search(self.when, body))
+        failed = failed or (code is not None and str(code) not in {str(ok) for ok in self.ok_codes})
+        if not failed:
+            return None
+        said = jmespath.search(self.message, body) if self.message else None
+        text = f"code {code}" if code is not None else ""
+        text += (": " if text else "") + (str(said) if said not in (None, "") else "no message")
+        return redact_text(text)[:300]
+
+
+def _truthy(value: Any) -> bool:
+    """jmespath's truth: false, null, empty text, list or object are false; 0 is true."""
+    if value is None or value is False:
+        return False
+    return bool(value) if isinstance(value, str | list | dict) else True
+
+
 class RestStream(ConnectorSettings):
     path: str
     method: Literal["GET", "POST"] = "GET"
@@ -110,6 +155,7 @@ class RestStream(ConnectorSettings):
     sorted_by_cursor: bool = True
     snapshot: bool = False
     paginator: AnyPaginator = Field(default_factory=NoPaginator)
+    error: ErrorAnswer | None = None
 
     @model_validator(mode="after")
     def _cursor_param_needs_field(self) -> RestStream:
@@ -294,7 +340,14 @@ class RestConnector(Connector):
                 response = self.http.request("POST", request.path, json=dict(request.params))
             else:
                 response = self.http.request("GET", request.path, params=request.params)
-            records = record_path.search(self.http.json_of(response))
+            body = self.http.json_of(response)
+            failure = spec.error.failure(body) if spec.error is not None else None
+            if failure is not None:
+                raise PermanentError(
+                    f"the API answered {request.describe()} with a failure: {failure}",
+                    hint="nothing of this answer was applied; check the upstream system",
+                )
+            records = record_path.search(body)
             if records is None:
                 return response, []
             if not isinstance(records, list) or not all(isinstance(item, dict) for item in records):

@@ -296,6 +296,10 @@ class SqlConnector(Connector):
         return engine
 
     @property
+    def cursor_timezone(self) -> str:
+        return self.config.timezone  # date-times without a zone are the database's own clock
+
+    @property
     def streams(self) -> Mapping[str, Stream]:
         return {
             name: Stream(name, tuple(spec.primary_key), spec.cursor_column, spec.snapshot)

@@ -44,6 +44,7 @@ from pydantic import Field, HttpUrl, SecretStr
 
 from connectors.base import Connector, ConnectorSettings, Page, SalesDoc, Stream
 from connectors.http import HttpClient
+from connectors.paginate import DEFAULT_MAX_PAGES, PageLoop
 from connectors.redact import redact_text, register_secret
 from connectors.tryton_sales import TrytonSales, sale_line
 from mapping.errors import AuthError, ConnectorError, PermanentError, RetriableError
@@ -116,6 +117,7 @@ class TrytonSettings(ConnectorSettings):
     warehouses: list[str] | None = None
     location_map: dict[str, str] = Field(default_factory=dict)
     page_size: int = Field(default=200, ge=1, le=10_000)
+    max_pages: int = Field(default=DEFAULT_MAX_PAGES, ge=1)
     timeout_s: float = Field(default=30.0, gt=0)
     company: int | None = None
     sale: TrytonSaleSettings = Field(default_factory=TrytonSaleSettings)
@@ -274,11 +276,14 @@ class TrytonConnector(Connector):
     def _pages(self, domain: list[Any], fields: list[str], context: Any) -> Iterator[tuple[list[Any], bool]]:
         """Pages of ``product.product`` rows by id (not offset: stable while rows change), last or not."""
         last_id, size = 0, self.config.page_size
+        loop = PageLoop("Tryton product.product", self.config.max_pages)
         while True:
+            loop.advance(last_id, f"after id {last_id}")  # ids only rise: one seen again is a loop
             page = [*domain, ["id", ">", last_id]]
             rows = self.rpc.call(
                 "model.product.product.search_read", page, 0, size, [["id", "ASC"]], fields, context=context
             )
+            loop.page(rows, f"after id {last_id}")
             yield rows, len(rows) < size
             if len(rows) < size:
                 return

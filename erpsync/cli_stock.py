@@ -18,7 +18,7 @@ from mapping.errors import ConfigError
 from store.bindings import reverse_bindings
 from store.models import ChannelListing, Location, Outbox, Product, StockLevel
 from sync.drift import DriftReport, check_drift
-from sync.outbound import TOPIC, PushHandler, plan, plan_and_enqueue
+from sync.outbound import TOPIC, PushHandler, channel_blockers, plan, plan_and_enqueue
 from sync.outbox import OutboxWorker
 from sync.sellable import ChannelPolicy, compute, load_inputs, others_locked
 
@@ -104,6 +104,8 @@ def stock_explain(
         for step in result.steps:
             table.add_row(step.label, str(step.value), step.note)
         out.print(table)
+        for why in channel_blockers(app_ctx.engine, policy).values():
+            out.print(f"  not pushed: {why}", markup=False)
         out.print(f"  push: {_push_state(app_ctx.engine, policy.channel, sku, result.qty)}", markup=False)
 
 
@@ -116,9 +118,13 @@ def stock_plan(
     app_ctx = app_context(ctx)
     policies, chosen = _policies(app_ctx, channel)
     table = Table("channel", "sku", "now queued", "would push", "rule")
-    count = 0
+    count, blocked = 0, 0
     unbound: dict[str, list[str]] = {}
     for policy in chosen:
+        waiting = channel_blockers(app_ctx.engine, policy)
+        blocked += bool(waiting)
+        for why in waiting.values():
+            out.print(f"channel {policy.channel}: nothing is pushed — {why}", markup=False)
         skipped = unbound.setdefault(policy.channel, [])
         for p in plan(app_ctx.engine, policies, policy.channel, unbound=skipped):
             table.add_row(
@@ -129,9 +135,8 @@ def stock_plan(
                 p.sellable.rule_name,
             )
             count += 1
-    out.print(
-        table if count else "nothing to push: every channel already has its current quantity queued or sent"
-    )
+    everything = "" if blocked else ": every channel already has its current quantity queued or sent"
+    out.print(table if count else f"nothing to push{everything}")
     if count:
         out.print(f"{count} change(s) would be pushed")
     for name, skus in unbound.items():

@@ -20,7 +20,7 @@ from mapping.skus import SkuBinding
 from store import migrate
 from store.bindings import save_bindings
 from store.locations import apply_locations
-from sync.engine import RunResult, run_stream
+from sync.engine import RunResult, is_stock_snapshot, run_stream
 
 out = make_console()
 
@@ -51,14 +51,33 @@ def prepare_store(ctx: AppContext) -> None:
 def sync_command(
     ctx: typer.Context,
     connector: Annotated[str, typer.Argument(help="Connector name from the config file.")],
+    stream_arg: Annotated[
+        str | None, typer.Argument(metavar="[STREAM]", help="Only this stream.", show_default=False)
+    ] = None,
+    *,
     stream: Annotated[str | None, typer.Option("--stream", "-s", help="Only this stream.")] = None,
     full: Annotated[
         bool, typer.Option("--full", help="Ignore the saved cursor and read everything.")
     ] = False,
+    accept_shrink: Annotated[
+        bool,
+        typer.Option(
+            "--accept-shrink",
+            help="Read the stock snapshot in full and apply it even if it zeroes more than max_shrink "
+            "of its source's rows (releases a held snapshot).",
+        ),
+    ] = False,
 ) -> None:
     """Run a connector's streams once, in the foreground, and print what changed."""
     app_ctx = app_context(ctx)
+    if stream_arg and stream and stream_arg != stream:
+        raise ConfigError(f"two different streams given: {stream_arg!r} and --stream {stream!r}")
+    stream = stream_arg or stream
     planned = plan_streams(app_ctx.config, connector=connector, stream=stream)
+    if accept_shrink and not any(is_stock_snapshot(item.job) for item in planned):
+        raise ConfigError(
+            f"--accept-shrink: {connector}{'/' + stream if stream else ''} has no snapshot stream to accept"
+        )
     prepare_store(app_ctx)
     results: list[tuple[str, RunResult]] = []
     with Progress(
@@ -77,7 +96,12 @@ def sync_command(
                     task, description=f"{connector}/{name}: {r.pages} pages, {r.records_in} records"
                 )
 
-            results.append((item.job.stream, run_stream(app_ctx.engine, item.job, full=full, on_page=show)))
+            # accepting reads the snapshot from scratch: only a complete read can be applied
+            accept = accept_shrink and is_stock_snapshot(item.job)
+            result = run_stream(
+                app_ctx.engine, item.job, full=full or accept, on_page=show, accept_shrink=accept
+            )
+            results.append((item.job.stream, result))
     table = Table("stream", "outcome", "pages", "records", "changed", "quarantined", "cursor")
     for name, r in results:
         table.add_row(
@@ -90,6 +114,9 @@ def sync_command(
             r.cursor or "-",
         )
     out.print(table)
+    for name, r in results:
+        if r.status == "held":
+            out.print(f"{connector}/{name} held: {r.error}", markup=False)
     if any(r.status != "ok" for _, r in results):
         raise typer.Exit(1)
 

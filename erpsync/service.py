@@ -39,14 +39,18 @@ from routing.fulfilment import FulfilmentHandler
 from routing.process import process_orders
 from store.nonces import SqlNonceStore
 from sync import lease as leases
-from sync.outbound import TOPIC, PushHandler, plan_and_enqueue
+from sync.outbound import TOPIC, PushHandler, channel_blockers, plan_and_enqueue
 from sync.outbox import OutboxWorker
 from sync.scheduler import Schedule, Service, Task
 from sync.sellable import ChannelPolicy
 
 
 class ChannelPlanner:
-    """Plans one channel: everything the first time, then what changed since the last plan."""
+    """Plans one channel: everything the first time, then what changed since the last plan.
+
+    While the channel is blocked (no stock report yet from a source, a held snapshot) nothing is
+    planned, and the first plan after it is a full one: what changed meanwhile was never planned.
+    """
 
     def __init__(self, engine: Engine, policies: Sequence[ChannelPolicy], channel: str, owner: str) -> None:
         self.engine, self.policies, self.channel, self.owner = engine, policies, channel, owner
@@ -57,11 +61,15 @@ class ChannelPlanner:
         if lease is None:
             return 0  # another worker plans this channel right now
         started = utcnow()
+        policy = next(p for p in self.policies if p.channel == self.channel)
         try:
+            blocked = bool(channel_blockers(self.engine, policy))
+            # a blocked channel plans nothing (the planner logs why)
             queued = plan_and_enqueue(self.engine, self.policies, self.channel, since=self.since)
+            # blocked before or while planning (a snapshot held meanwhile): plan everything next time
+            self.since = None if blocked or channel_blockers(self.engine, policy) else started
         finally:
             leases.release(self.engine, lease)
-        self.since = started
         return queued
 
 

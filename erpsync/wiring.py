@@ -21,7 +21,7 @@ from alerts.notifiers import NotifyHandler
 from alerts.notifiers.base import Destination as NotifierDestination
 from alerts.notify import AlertPolicy, Quiet, RouteRule
 from alerts.shortage import Rule as ShortageRule
-from config import ConnectorConfig, ErpsyncConfig
+from config import ConnectorConfig, ErpsyncConfig, StreamConfig
 from connectors.base import Connector, FulfilmentChannel, SalesOrderSink, StockChannel
 from connectors.registry import connector_class
 from mapping.errors import ConfigError
@@ -33,10 +33,12 @@ from routing.engine import PinRule, RoutingPolicy
 from routing.process import OrderSettings
 from routing.shipments import reconcile_shipments
 from store.locations import LocationSpec
+from sync.cursor_cap import CursorClock
 from sync.engine import StreamJob
 from sync.mapper import StreamMapper
 from sync.scheduler import Schedule
 from sync.sellable import ChannelPolicy, Override, Rule
+from sync.snapshot_guard import DEFAULT_MAX_SHRINK
 
 
 @dataclass
@@ -93,6 +95,7 @@ def plan_streams(
         known = ", ".join(c.name for c in cfg.connectors) or "none configured"
         raise ConfigError(f"no connector named {connector!r} in the config (known: {known})")
     seal = sealer(cfg)
+    alerts = alert_settings(cfg).policy
     planned = []
     for c in chosen:
         instance = build_connector(c)
@@ -115,9 +118,19 @@ def plan_streams(
                 lag=conf.lag if conf else timedelta(0),
                 seal=seal,
                 snapshot_missing=conf.missing if conf else "zero",
+                max_shrink=conf.max_shrink if conf else DEFAULT_MAX_SHRINK,
+                clock=cursor_clock(instance, conf),
+                alerts=alerts,
             )
             planned.append(PlannedStream(job, schedule))
     return planned
+
+
+def cursor_clock(connector: Connector, conf: StreamConfig | None) -> CursorClock:
+    """How the stream's cursor relates to time: the config's settings, else the connector's clock."""
+    if conf is None:
+        return CursorClock(zone=connector.cursor_timezone)
+    return CursorClock(conf.clock_skew, conf.cursor_timezone or connector.cursor_timezone, conf.cursor_epoch)
 
 
 def location_specs(cfg: ErpsyncConfig) -> list[LocationSpec]:

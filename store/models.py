@@ -141,7 +141,22 @@ class StockLevel(Base):
     version: Mapped[int] = mapped_column(BigInteger, default=1)
     #: the last sync run whose snapshot listed this row (rows a complete snapshot missed go to zero)
     seen_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: a snapshot run that reported this row as zero; applied once that run passes the shrink guard
+    zero_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: when that zero reading was taken (it settles shipped allocations once applied)
+    zero_as_of: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StockReport(Base):
+    """The first time a connector reported stock at a location: "no data yet" is not zero."""
+
+    __tablename__ = "stock_report"
+    __table_args__ = (MYSQL_TABLE,)
+
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"), primary_key=True)
+    connector: Mapped[str] = mapped_column(CODE, primary_key=True)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class StockMovement(Base):
@@ -399,6 +414,25 @@ class SyncLease(Base):
     owner: Mapped[str | None] = mapped_column(String(128))
     fence: Mapped[int] = mapped_column(BigInteger, default=0)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SnapshotHold(Base):
+    """A stock snapshot that would have zeroed too much of its source: not applied, waiting for a person.
+
+    While it exists, channels fed by ``connector`` are not planned; the next snapshot that passes the
+    shrink guard (or one run with ``--accept-shrink``) applies and deletes it.
+    """
+
+    __tablename__ = "snapshot_hold"
+    __table_args__ = (MYSQL_TABLE,)
+
+    connector: Mapped[str] = mapped_column(CODE, primary_key=True)
+    stream: Mapped[str] = mapped_column(String(32), primary_key=True)
+    run_id: Mapped[int] = mapped_column(BigInteger)
+    rows_to_zero: Mapped[int] = mapped_column(Integer)
+    rows_held: Mapped[int] = mapped_column(Integer)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class SyncRun(Base):

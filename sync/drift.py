@@ -9,7 +9,8 @@ queued or in flight are skipped (the channel is about to change), and so are SKU
 (nothing to compare with) and, on a channel with ``skus: bound``, SKUs without a binding for it
 (the channel does not know them under our SKU). Differences above ``tolerance`` are reported,
 and with ``correct`` the current sellable quantity is queued as a new push (through the outbox
-like any other change).
+like any other change) — but not while the channel is blocked (``sync.outbound.channel_blockers``):
+a correction is a push.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+import structlog
 from sqlalchemy import Connection, Engine, select
 
 from connectors.base import StockChannel
@@ -24,8 +26,10 @@ from mapping.records import utcnow
 from store.bindings import bound_skus, reverse_bindings
 from store.models import ChannelListing, Outbox
 from store.upsert import NEW, upsert
-from sync.outbound import TOPIC, PlannedPush, enqueue
+from sync.outbound import TOPIC, PlannedPush, channel_blockers, enqueue
 from sync.sellable import ChannelPolicy, compute, load_inputs, others_locked
+
+log = structlog.get_logger("erpsync.drift")
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,10 @@ def check_drift(
 ) -> DriftReport:
     """Differences between what ``channel`` shows and what was last pushed (queued again if ``correct``)."""
     policy = next(p for p in policies if p.channel == channel.name)
+    waiting_for = channel_blockers(engine, policy) if correct else {}
+    if waiting_for:  # differences are still reported
+        log.info("drift corrections not queued", channel=channel.name, why="; ".join(waiting_for.values()))
+        correct = False
     report = DriftReport()
     for listed in _listed(engine, channel.name, batch):
         with engine.connect() as conn:

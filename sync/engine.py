@@ -14,7 +14,13 @@ For each page the connector yields (the HTTP call happens *outside* any transact
 A crash anywhere loses nothing and duplicates nothing: a page either landed with its cursor or
 not at all, and re-reading a landed page is a no-op (idempotent reconciliation). Cursors are
 inclusive; records repeated at the boundary are de-duplicated by key. A look-back ``lag``
-re-reads a window before an ISO-timestamp cursor to catch late updates.
+re-reads a window before an ISO-timestamp cursor to catch late updates. A cursor never moves past
+the run's start plus the stream's clock skew (``sync.cursor_cap``): a record dated in the future
+is applied, but cannot hide the records that arrive after it.
+
+A stock snapshot (a ``snapshot`` stream named ``stock`` read from no cursor) ends with the shrink
+guard (``sync.snapshot_guard``): its zeros are applied only if they are not too many, else the
+run ends ``held``.
 
 >>> result = run_stream(engine, job)        # doctest: +SKIP
 >>> result.status, result.pages, result.changed
@@ -32,6 +38,8 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from alerts.notify import AlertPolicy
+from alerts.operational import Condition, clear_condition, raise_condition
 from connectors.base import Connector, Page
 from connectors.redact import redact_text
 from mapping.errors import ErpsyncError, LeaseLost, PermanentError
@@ -40,15 +48,18 @@ from store.db import retry_on_lock_conflict
 from store.models import SyncCursor, SyncRun
 from store.upsert import NEW, upsert
 from sync import lease as leases
+from sync.cursor_cap import CursorClock, cap_cursor, describe
 from sync.isolate import reconcile_isolating
 from sync.limits import find_misfits
 from sync.order_sync import reconcile_orders
 from sync.prefetch import prefetch
 from sync.quarantine import Refused, quarantine_records, resolve_records
 from sync.reconcile import Outcome, PageContext, reconcile_products
-from sync.stock_sync import finish_snapshot, reconcile_stock, reconcile_stock_moves
+from sync.snapshot_guard import DEFAULT_MAX_SHRINK, Snapshot, finish_snapshot
+from sync.stock_sync import reconcile_stock, reconcile_stock_moves
 
 log = structlog.get_logger("erpsync.sync")
+CURSOR_AHEAD = "cursor_ahead"
 
 
 @dataclass
@@ -84,6 +95,12 @@ class StreamJob:
     seal: Callable[[str], str] | None = None
     #: after a complete snapshot read, rows it no longer lists: "zero" (default) or "keep"
     snapshot_missing: str = "zero"
+    #: the share of its source's rows a snapshot may zero before it is held for a person
+    max_shrink: float = DEFAULT_MAX_SHRINK
+    #: how the stream's cursor relates to time (the cursor cap)
+    clock: CursorClock = field(default_factory=CursorClock)
+    #: who hears about operational alerts the run raises (held snapshot, records from the future)
+    alerts: AlertPolicy = field(default_factory=AlertPolicy)
     #: reconciles this stream's pages instead of the default for its record type
     reconcile: Callable[[Connection, Any, PageContext], Outcome] | None = None
 
@@ -91,13 +108,16 @@ class StreamJob:
 @dataclass
 class RunResult:
     run_id: int
-    status: str  # ok | failed | stopped | busy
+    status: str  # ok | held | failed | stopped | busy
     pages: int = 0
     records_in: int = 0
     changed: int = 0
     quarantined: int = 0
     cursor: str | None = None
     error: str | None = None
+    started_at: datetime | None = None
+    #: a page's cursor stood past the run's start plus the skew and was held back
+    capped: bool = False
 
 
 #: called after each committed page (progress bars, tests that simulate a crash between pages)
@@ -123,6 +143,11 @@ def apply_lag(cursor: str | None, lag: timedelta) -> str | None:
     return (moment - lag).isoformat()
 
 
+def is_stock_snapshot(job: StreamJob) -> bool:
+    """True for a stock stream whose complete read lists every level (missing ones are gone)."""
+    return job.stream == "stock" and job.connector.stream(job.stream).snapshot
+
+
 def run_stream(
     engine: Engine,
     job: StreamJob,
@@ -132,26 +157,35 @@ def run_stream(
     stop: threading.Event | None = None,
     on_page: PageHook | None = None,
     pages: Iterable[Page] | None = None,
+    accept_shrink: bool = False,
 ) -> RunResult:
     """Run ``job`` once: every page from the saved cursor (or from scratch with ``full``).
 
     ``pages`` replaces the connector's own reading (used to replay quarantined payloads); such
-    pages carry no cursor, so the saved cursor does not move.
+    pages carry no cursor, so the saved cursor does not move. ``accept_shrink`` applies a stock
+    snapshot however much it zeroes (a person has checked the source).
     """
     name, stream = job.connector.name, job.stream
-    meta = job.connector.stream(stream)  # unknown stream: PermanentError before any bookkeeping
+    # an unknown stream is a PermanentError before any bookkeeping
+    snapshot = is_stock_snapshot(job)
     owner = owner or leases.worker_id()
     lease = leases.acquire(engine, name, stream, owner, job.lease_ttl)
     if lease is None:
         log.info("stream busy", connector=name, stream=stream)
         return RunResult(run_id=0, status="busy")
     saved = None if full else load_cursor(engine, name, stream)
-    result = RunResult(run_id=_start_run(engine, name, stream, owner, saved), status="running", cursor=saved)
+    started = utcnow()
+    result = RunResult(
+        run_id=_start_run(engine, name, stream, owner, saved, started=started),
+        status="running",
+        cursor=saved,
+        started_at=started,
+    )
     bound = log.bind(connector=name, stream=stream, run=result.run_id)
     bound.info("run started", cursor=saved, full=full)
     # only a read from the very start (no cursor, not a replay) sees everything a snapshot lists;
     # what a stock snapshot no longer lists is gone (other record kinds are never deleted)
-    snapshot = meta.snapshot and stream == "stock" and saved is None and pages is None
+    snapshot = snapshot and saved is None and pages is None
     try:
         source = (
             pages if pages is not None else prefetch(job.connector.fetch(stream, apply_lag(saved, job.lag)))
@@ -165,9 +199,10 @@ def run_stream(
                 result.status = "stopped"
                 break
         else:
-            if snapshot:
-                _finish_snapshot(engine, job, lease, result)
-            result.status = "ok"
+            held = _finish_snapshot(engine, job, lease, result, accept=accept_shrink) if snapshot else None
+            if result.cursor is not None and not result.capped:
+                _clear_cursor_alert(engine, job)
+            result.status, result.error = ("held", held) if held else ("ok", None)
     except LeaseLost as exc:
         result.status, result.error = "failed", str(exc)
         bound.warning("lease lost, page discarded", error=result.error)
@@ -185,12 +220,25 @@ def run_stream(
     return result
 
 
-def _finish_snapshot(engine: Engine, job: StreamJob, lease: leases.Lease, result: RunResult) -> None:
-    """The whole snapshot has landed: apply the missing-record policy, fenced like a page."""
+def _finish_snapshot(
+    engine: Engine, job: StreamJob, lease: leases.Lease, result: RunResult, *, accept: bool
+) -> str | None:
+    """The whole snapshot has landed: apply its zeros or hold them, fenced like a page; why held."""
+    snap = Snapshot(job.connector.name, job.stream, result.run_id, job.snapshot_missing, job.max_shrink)
     with engine.begin() as conn:
         leases.check_fence(conn, lease)
-        result.changed += finish_snapshot(conn, job.connector.name, result.run_id, job.snapshot_missing)
+        done = finish_snapshot(
+            conn, snap, empty=result.records_in == 0, accept=accept, policy=job.alerts, now=utcnow()
+        )
+        result.changed += done.changed
         _update_run(conn, result)
+    return done.held
+
+
+def _clear_cursor_alert(engine: Engine, job: StreamJob) -> None:
+    """A complete read whose cursors all stood before the limit: the records from the future are due."""
+    with engine.begin() as conn:
+        clear_condition(conn, job.alerts, CURSOR_AHEAD, f"{job.connector.name}/{job.stream}", utcnow())
 
 
 def _land_page(
@@ -233,12 +281,25 @@ def _land_page(
             resolve_records(conn, name, stream, [k for k in mapped.records if k not in refused_keys])
         quarantine_records(conn, name, stream, refused)
         if page.cursor is not None:
-            _save_cursor(conn, name, stream, page.cursor)
-            after.cursor = page.cursor
+            after.cursor = _capped_cursor(conn, job, after, page.cursor)
+            _save_cursor(conn, name, stream, after.cursor)
         after.quarantined += len({r.key for r in refused})
         _update_run(conn, after)
     # only now, with the page committed, does the run's own view move on
     result.__dict__.update(after.__dict__)
+
+
+def _capped_cursor(conn: Connection, job: StreamJob, result: RunResult, value: str) -> str:
+    """The cursor to save for a page: held at the run's start plus the skew (and an alert raised)."""
+    started = result.started_at or utcnow()
+    capped = cap_cursor(value, started, job.clock)
+    if capped.ahead is not None:
+        result.capped = True
+        subject = f"{job.connector.name}/{job.stream}"
+        reason = describe(capped, job.clock)
+        log.warning("cursor held back", connector=job.connector.name, stream=job.stream, reason=reason)
+        raise_condition(conn, job.alerts, Condition(CURSOR_AHEAD, subject, "warning", reason), utcnow())
+    return capped.value
 
 
 def _save_cursor(conn: Connection, connector: str, stream: str, value: str) -> None:
@@ -251,7 +312,9 @@ def _save_cursor(conn: Connection, connector: str, stream: str, value: str) -> N
     )
 
 
-def _start_run(engine: Engine, connector: str, stream: str, owner: str, cursor: str | None) -> int:
+def _start_run(
+    engine: Engine, connector: str, stream: str, owner: str, cursor: str | None, *, started: datetime
+) -> int:
     with engine.begin() as conn:
         res = conn.execute(
             insert(SyncRun).values(
@@ -259,7 +322,7 @@ def _start_run(engine: Engine, connector: str, stream: str, owner: str, cursor: 
                 stream=stream,
                 owner=owner,
                 status="running",
-                started_at=utcnow(),
+                started_at=started,
                 cursor_before=cursor,
             )
         )

@@ -7,6 +7,9 @@ may have changed — and keep only those whose quantity differs from the last on
 (``channel_listing.planned_qty``). Nothing changed, nothing queued. A channel whose connector
 has ``skus: bound`` is planned only SKUs with a binding for it: the others are skipped, counted
 and logged (never sent under our own SKU), and planned once their binding arrives.
+A channel is not planned at all while one of its source locations has never reported stock, or
+while a snapshot of a connector feeding it is held by the shrink guard (``sync.push_gate``): "no
+data yet" and "maybe wrong" are never pushed as numbers.
 
 **Queue.** Each change becomes an outbox message (topic ``stock.push``, partition = channel,
 key ``stock.push:<channel>:<sku>:<version>``) in the same transaction that bumps the listing's
@@ -46,6 +49,7 @@ from store.models import ChannelListing, Location, OrderLine, SalesOrder, SkuBin
 from store.outbox import Message, NewMessage, enqueue_many
 from store.upsert import NEW, upsert
 from sync.outbox import Delivered, Failed, Outcome, Retry
+from sync.push_gate import blockers
 from sync.sellable import UNALLOCATED, ChannelPolicy, Sellable, compute, load_inputs, others_locked
 
 TOPIC = "stock.push"
@@ -99,6 +103,12 @@ def _candidate_skus(
     )
 
 
+def channel_blockers(engine: Engine, policy: ChannelPolicy) -> dict[str, str]:
+    """Why ``policy``'s channel may not be planned now, per source location (empty: it may)."""
+    with engine.connect() as conn:
+        return blockers(conn, policy.sources)
+
+
 def plan(
     engine: Engine,
     policies: Sequence[ChannelPolicy],
@@ -111,8 +121,13 @@ def plan(
     """Yield the SKUs whose sellable quantity on ``channel`` differs from the last one queued.
 
     SKUs skipped for want of a binding (``skus: bound``) are added to ``unbound`` when given.
+    Nothing while the channel is blocked (``channel_blockers``); the reason is logged.
     """
     policy = next(p for p in policies if p.channel == channel)
+    waiting = channel_blockers(engine, policy)
+    if waiting:
+        log.info("channel not planned", channel=channel, why="; ".join(waiting.values()))
+        return
     after = ""
     while True:
         with engine.connect() as conn:

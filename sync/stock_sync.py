@@ -5,16 +5,19 @@ Three shapes of stock stream:
 - **levels** (``StockLevel`` records): the source says "on-hand is N". Changed rows are
   upserted in one statement, each change ledgered with reason ``sync``.
 - **snapshot** levels (a stream whose ``Stream.snapshot`` is true): the same, and every row the
-  page lists is stamped with the run; when the whole read has landed, ``finish_snapshot`` sets
-  to zero (or keeps, per config) the rows this source set before that the snapshot no longer
-  lists.
+  page lists is stamped with the run — except a zero for a row that holds stock: that waits,
+  unstamped (``zero_run_id``), for the end of the read. When the whole read has landed,
+  ``sync.snapshot_guard`` zeroes what the snapshot no longer lists (or keeps it, per config) and
+  the zeros it reported — unless that is more than the shrink guard allows.
 - **moves** (``StockMove`` records, a delta stream): the source says "on-hand changed by D"
   with the move's own id; each id is applied once (``stock_movement.external_ref`` is unique per
   source), however often it is read again.
 
 A location with a ``stock_source`` accepts readings only from that connector (others are
 refused with ``not_authoritative``). A reading also settles shipments it already reflects
-(``store.stock.settle_shipped``), so a shipped order is never counted twice.
+(``store.stock.settle_shipped``), so a shipped order is never counted twice. Every reading
+records that its connector has reported the location (``sync.push_gate``): until then a channel
+fed by it is not pushed, since no data is not zero.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Select, insert, select, update
 
 from mapping.errors import RecordError
 from mapping.records import StockLevel, StockMove, utcnow
@@ -33,6 +36,7 @@ from store.models import Location, StockMovement
 from store.models import StockLevel as StockRow
 from store.stock import settle_shipped
 from store.upsert import NEW, increment, upsert
+from sync.push_gate import mark_reported
 from sync.reconcile import Outcome, PageContext
 
 Key = tuple[str, int]
@@ -167,13 +171,18 @@ def reconcile_stock(conn: Connection, records: Sequence[StockLevel], ctx: PageCo
     new_levels: dict[Key, tuple[int, datetime]] = {}
     moves = []
     as_of: dict[Key, datetime] = {}
+    deferred: dict[Key, datetime] = {}
     # a page may list one (SKU, location) twice: each reading is ledgered against the one before
     level: dict[Key, tuple[int | None, int]] = {k: (v[0], v[1]) for k, v in existing.items()}
     for r, loc in accepted:
         key = (r.sku, loc)
-        as_of[key] = r.as_of or now
         old, reserved = level.get(key, (None, 0))
         on_hand = whole(r.on_hand)  # a fraction was refused before the write (sync.limits)
+        if ctx.snapshot and on_hand == 0 and old:
+            deferred[key] = r.as_of or now  # counted by the shrink guard when the read is complete
+            continue
+        deferred.pop(key, None)
+        as_of[key] = r.as_of or now
         if old == on_hand:
             continue
         level[key] = (on_hand, reserved)
@@ -181,22 +190,52 @@ def reconcile_stock(conn: Connection, records: Sequence[StockLevel], ctx: PageCo
         moves.append(_move(ctx, key, on_hand - (old or 0), (on_hand, reserved), now))
     _write(conn, ctx, new_levels, moves, now)
     if ctx.snapshot:
-        seen = [existing[k][2] for k in as_of if k in existing and k not in new_levels]
-        if seen:
-            # the source confirmed these rows as they are: they are its rows now (so a later
-            # snapshot that omits them sets them to zero like any other row it set)
-            execute_in(
-                conn,
-                lambda part: (
-                    update(StockRow)
-                    .where(StockRow.id.in_(part))
-                    .values(seen_run_id=ctx.run_id, source=ctx.connector)
-                ),
-                seen,
-            )
+        _stamp_snapshot(conn, ctx, [existing[k][2] for k in as_of if k in existing and k not in new_levels])
+        _defer_zeros(conn, ctx, deferred, now)
     settle_shipped(conn, list(as_of), as_of)
+    mark_reported(conn, ctx.connector, {loc for _, loc in accepted}, now)
     out.changed = len(new_levels)
     return out
+
+
+def _stamp_snapshot(conn: Connection, ctx: PageContext, confirmed: list[int]) -> None:
+    """The source confirmed these rows as they are: they are its rows now (so a later snapshot that
+    omits them sets them to zero like any other row it set)."""
+    if confirmed:
+        execute_in(
+            conn,
+            lambda part: (
+                update(StockRow)
+                .where(StockRow.id.in_(part))
+                .values(seen_run_id=ctx.run_id, source=ctx.connector)
+            ),
+            confirmed,
+        )
+
+
+def _defer_zeros(conn: Connection, ctx: PageContext, deferred: dict[Key, datetime], now: datetime) -> None:
+    """Mark rows this snapshot reports as zero; their on-hand changes only if the whole read passes."""
+    upsert(
+        conn,
+        StockRow,
+        [
+            {
+                "sku": sku,
+                "location_id": loc,
+                "on_hand": 0,
+                "reserved": 0,
+                "version": 1,
+                "updated_at": now,
+                "seen_run_id": None,
+                "zero_run_id": ctx.run_id,
+                "zero_as_of": taken,
+            }
+            for (sku, loc), taken in deferred.items()
+        ],
+        key=["sku", "location_id"],
+        # every row here exists: only the marks change (a repeat of the key on a later page wins)
+        update={"seen_run_id": NEW, "zero_run_id": NEW, "zero_as_of": NEW},
+    )
 
 
 def reconcile_stock_moves(conn: Connection, records: Sequence[StockMove], ctx: PageContext) -> Outcome:
@@ -227,21 +266,24 @@ def reconcile_stock_moves(conn: Connection, records: Sequence[StockMove], ctx: P
         new_levels[key] = (on_hand + delta, r.at or now)
         moves.append(_move(ctx, key, delta, level[key], now, external_ref=r.move_id))
     _write(conn, ctx, new_levels, moves, now)
+    mark_reported(conn, ctx.connector, {loc for _, loc in accepted}, now)
     out.changed = len(moves)
     return out
 
 
-def finish_snapshot(conn: Connection, connector: str, run_id: int, missing: str) -> int:
-    """After a complete snapshot: rows this source set that it no longer lists go to zero."""
-    if missing != "zero":
-        return 0
+def zero_levels(conn: Connection, ctx: PageContext, which: ColumnElement[bool]) -> int:
+    """Set the rows ``which`` selects to zero, as ``ctx.connector`` reported; ledger and settle them."""
     gone = conn.execute(
-        select(StockRow.id, StockRow.sku, StockRow.location_id, StockRow.on_hand, StockRow.reserved)
-        .where(
-            StockRow.source == connector,
-            StockRow.on_hand != 0,
-            (StockRow.seen_run_id != run_id) | StockRow.seen_run_id.is_(None),
+        select(
+            StockRow.id,
+            StockRow.sku,
+            StockRow.location_id,
+            StockRow.on_hand,
+            StockRow.reserved,
+            StockRow.zero_run_id,
+            StockRow.zero_as_of,
         )
+        .where(which)
         .with_for_update()
     ).all()
     if not gone:
@@ -252,13 +294,15 @@ def finish_snapshot(conn: Connection, connector: str, run_id: int, missing: str)
         lambda part: (
             update(StockRow)
             .where(StockRow.id.in_(part))
-            .values(on_hand=0, version=increment(StockRow.version), updated_at=now)
+            .values(on_hand=0, source=ctx.connector, version=increment(StockRow.version), updated_at=now)
         ),
         [g.id for g in gone],
     )
-    ctx = PageContext(connector, run_id)
     conn.execute(
         insert(StockMovement),
         [_move(ctx, (g.sku, g.location_id), -g.on_hand, (0, g.reserved), now) for g in gone],
     )
+    # a zero the source reported, taken at or after a shipment, already excludes its units
+    reported = {(g.sku, g.location_id): g.zero_as_of for g in gone if g.zero_run_id == ctx.run_id}
+    settle_shipped(conn, list(reported), {k: v for k, v in reported.items() if v is not None})
     return len(gone)

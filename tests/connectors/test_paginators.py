@@ -78,6 +78,7 @@ def test_link_header_follows_next_until_absent() -> None:
 def test_link_header_pointing_back_raises_instead_of_looping() -> None:
     link = {"Link": f'<{BASE}/items?page_info=same>; rel="next"'}
     responses.get(f"{BASE}/items", json=[{"id": 1}], headers=link)
+    responses.get(f"{BASE}/items", json=[{"id": 2}], headers=link)
 
     with pytest.raises(PermanentError, match="returned the same next token twice"):
         walk(LinkHeaderPaginator())
@@ -101,6 +102,7 @@ def test_cursor_token_goes_into_the_param() -> None:
 @responses.activate
 def test_cursor_token_repeated_raises_instead_of_looping() -> None:
     responses.get(f"{BASE}/items", json={"items": [{"id": 1}], "next": "t2"})
+    responses.get(f"{BASE}/items", json={"items": [{"id": 2}], "next": "t2"})
 
     with pytest.raises(
         PermanentError, match=r"paginator 'cursor' returned the same next token twice \(items\?cursor=t2\)"
@@ -134,16 +136,19 @@ def test_page_number_stops_on_an_empty_page() -> None:
 
 @responses.activate
 def test_page_number_stops_at_the_total_pages_header() -> None:
-    full = [{"id": 1}, {"id": 2}]
-    responses.get(f"{BASE}/items", json=full, headers={"X-WP-TotalPages": "2"})
+    for first in (1, 3, 5):
+        responses.get(
+            f"{BASE}/items", json=[{"id": first}, {"id": first + 1}], headers={"X-WP-TotalPages": "2"}
+        )
 
-    assert walk(PageNumberPaginator(size=2)) == [[1, 2], [1, 2]]
+    assert walk(PageNumberPaginator(size=2)) == [[1, 2], [3, 4]]
     assert len(responses.calls) == 2
 
 
 @responses.activate
 def test_max_pages_guard() -> None:
-    responses.get(f"{BASE}/items", json=[{"id": 1}])
+    for n in range(1, 6):
+        responses.get(f"{BASE}/items", json=[{"id": n}])
 
     with pytest.raises(PermanentError, match="max_pages=3"):
         walk(PageNumberPaginator(size=1, max_pages=3))
@@ -173,7 +178,9 @@ def test_since_id_with_size_stops_on_a_short_page() -> None:
 def test_since_id_ignored_by_the_api_raises_instead_of_looping() -> None:
     responses.get(f"{BASE}/items", json=[{"id": 5}])
 
-    with pytest.raises(PermanentError, match="same next token twice"):
+    with pytest.raises(
+        PermanentError, match=r"page 2 \(items\?since_id=5\) holds the same records as page 1"
+    ):
         walk(SinceIdPaginator())
     assert len(responses.calls) == 2
 

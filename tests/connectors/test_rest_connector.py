@@ -194,9 +194,51 @@ def test_record_path_not_selecting_objects_is_permanent() -> None:
 @responses.activate
 def test_paginator_loop_error_names_connector_and_stream() -> None:
     responses.get(f"{BASE}/stock", json=body([item("A", "2024-05-01T10:00:00Z")], "same"))
-    with pytest.raises(PermanentError, match="same next token twice") as caught:
+    with pytest.raises(
+        PermanentError, match=r"page 2 \(stock\?after=same\) holds the same records"
+    ) as caught:
         list(connector().fetch("stock", None))
     assert (caught.value.connector, caught.value.stream) == ("erp", "stock")
+
+
+@pytest.mark.parametrize(
+    ("error", "reply", "said"),
+    [
+        ({"when": "success == `false`", "message": "msg"}, {"success": False, "msg": "db down"}, "db down"),
+        (
+            {"code": "errcode", "message": "errmsg"},
+            {"errcode": 40014, "errmsg": "bad token"},
+            "code 40014: bad token",
+        ),
+        ({"code": "status", "ok_codes": ["OK"]}, {"status": "FAIL"}, "code FAIL: no message"),
+    ],
+)
+@responses.activate
+def test_a_declared_error_answer_is_permanent_and_quotes_the_upstream(
+    error: dict[str, Any], reply: dict[str, Any], said: str
+) -> None:
+    responses.get(f"{BASE}/stock", json={**reply, "data": {"items": []}})
+    with pytest.raises(PermanentError, match="the API answered stock with a failure: " + said) as caught:
+        list(connector(paginator={"type": "none"}, error=error).fetch("stock", None))
+    assert (caught.value.connector, caught.value.stream) == ("erp", "stock")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [{"success": True}, {"errcode": 0}, {"status": "OK"}, {}],
+    ids=["success", "code-0", "ok-code", "no-code"],
+)
+@responses.activate
+def test_an_answer_that_is_no_failure_is_read(reply: dict[str, Any]) -> None:
+    responses.get(f"{BASE}/stock", json={**reply, "data": {"items": [item("A", "2024-05-01T10:00:00Z")]}})
+    errors: list[dict[str, Any]] = [
+        {"when": "success == `false`"},
+        {"code": "errcode"},
+        {"code": "status", "ok_codes": ["OK"]},
+    ]
+    for error in errors:
+        pages = list(connector(paginator={"type": "none"}, error=error).fetch("stock", None))
+        assert [r["sku"] for p in pages for r in p.records] == ["A"]
 
 
 def test_unknown_stream_lists_known_ones() -> None:
@@ -244,6 +286,11 @@ def test_secrets_are_hidden_in_settings_repr() -> None:
         ({"streams": {"s": {"path": "s", "primary_key": ["id"], "record_path": "a.["}}}, "record_path"),
         ({"streams": {"s": {"path": "s", "primary_key": ["id"], "cursor_param": "since"}}}, "cursor_field"),
         ({"base_url": "not a url"}, "base_url"),
+        (
+            {"streams": {"s": {"path": "s", "primary_key": ["id"], "error": {"message": "msg"}}}},
+            "give `when`",
+        ),
+        ({"streams": {"s": {"path": "s", "primary_key": ["id"], "error": {"when": "a.["}}}}, "when"),
     ],
 )
 def test_settings_are_validated(change: dict[str, Any], problem: str) -> None:

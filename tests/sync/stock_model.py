@@ -156,8 +156,7 @@ def allocation_states(conn: Connection) -> dict[int, str]:
 class Row:
     on_hand: int = 0
     reserved: int = 0
-    source: str | None = None  # the connector whose reading last set on-hand
-    listed_by: set[str] = field(default_factory=set)  # connectors whose snapshot listed the row
+    source: str | None = None  # the connector whose reading last set (or confirmed) on-hand
 
 
 @dataclass
@@ -177,6 +176,7 @@ class Book:
     rows: dict[Key, Row] = field(default_factory=dict)
     held: dict[int, Held] = field(default_factory=dict)
     applied: set[tuple[str, str]] = field(default_factory=set)
+    holds: set[str] = field(default_factory=set)  # connectors whose last snapshot was held
 
     def levels(self) -> dict[Key, tuple[int, int]]:
         return {k: (r.on_hand, r.reserved) for k, r in self.rows.items()}
@@ -212,30 +212,47 @@ class Book:
         else:  # stays reserved until a reading taken at or after the shipment
             held.status = "shipped"
 
-    def snapshot(self, connector: str, readings: dict[Key, int], as_of: datetime) -> int:
-        """A complete snapshot: listed rows take its values, rows it owned and no longer lists go to 0.
+    def snapshot(
+        self,
+        connector: str,
+        readings: dict[Key, int],
+        as_of: datetime,
+        *,
+        max_shrink: float = 0.2,
+        accept: bool = False,
+    ) -> bool:
+        """A complete snapshot; True when the shrink guard holds it.
 
-        A row is the connector's once its reading set it, or once its snapshot listed it; the
-        number returned is how many shipped allocations the reading settled.
+        Listed rows take its values and become the connector's (a reading at or after a shipment
+        settles it), except a zero for a row holding stock: that waits for the end. Then the rows
+        to zero — the connector's rows holding stock it did not list, and the zeros it reported —
+        are counted against the rows it holds: more than ``max_shrink`` of them (or any, from an
+        empty snapshot) and nothing is zeroed, unless ``accept``.
         """
-        settled = 0
-        for key, on_hand in readings.items():
-            row = self.rows.get(key)
-            if row is None or row.on_hand != on_hand:
-                row = self.rows.setdefault(key, Row())
-                row.on_hand, row.source = on_hand, connector
-            row.listed_by.add(connector)
+        deferred = {k for k, v in readings.items() if v == 0 and k in self.rows and self.rows[k].on_hand}
+        listed = {k: v for k, v in readings.items() if k not in deferred}
+        for key, on_hand in listed.items():
+            row = self.rows.setdefault(key, Row())
+            row.on_hand, row.source = on_hand, connector
+        self._settle(listed, as_of)
+        holding = [k for k, r in self.rows.items() if r.on_hand and (r.source == connector or k in deferred)]
+        to_zero = [k for k in holding if k not in listed]
+        held = bool(to_zero) and (not readings or len(to_zero) > max_shrink * len(holding)) and not accept
+        if held:
+            self.holds.add(connector)
+            return True
+        for key in to_zero:
+            self.rows[key].on_hand, self.rows[key].source = 0, connector
+        self._settle({k: 0 for k in to_zero if k in deferred}, as_of)
+        self.holds.discard(connector)
+        return False
+
+    def _settle(self, read: Mapping[Key, int], as_of: datetime) -> None:
         for held in self.held.values():
-            taken = held.key in readings and held.shipped_at is not None and held.shipped_at <= as_of
+            taken = held.key in read and held.shipped_at is not None and held.shipped_at <= as_of
             if held.status == "shipped" and taken:
                 self.rows[held.key].reserved -= held.qty
                 held.status = "consumed"
-                settled += 1
-        for key, row in self.rows.items():
-            owned = row.source == connector or connector in row.listed_by
-            if owned and key not in readings and row.on_hand != 0:
-                row.on_hand = 0
-        return settled
 
     def moves(self, connector: str, moves: list[Move]) -> int:
         """Apply each move once by its id; moves at a location fed by another connector are refused."""
