@@ -27,8 +27,9 @@ transaction that is run again when the database picks it as a deadlock victim or
 times out (``store.db.retry_on_lock_conflict``). A result that failed to be recorded would
 leave the message claimed until ``claimed_until`` and then send it a second time.
 
-Errors: :func:`enqueue` raises ``ValueError`` for a topic, key or partition longer than its
-column; database errors are SQLAlchemy's. Stored error texts are redacted and cut to 2000 chars.
+Errors: :func:`enqueue` raises ``ValueError`` for a topic or partition longer than its column (a
+longer key is stored as :func:`message_key` gives it); database errors are SQLAlchemy's. Stored
+error texts are redacted and cut to 2000 chars.
 
 >>> with engine.begin() as conn:
 ...     reserve_stock(conn, order)
@@ -40,6 +41,7 @@ column; database errors are SQLAlchemy's. Stored error texts are redacted and cu
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -119,15 +121,28 @@ def _clean_error(error: str) -> str:
     return redact_text(error)[:MAX_ERROR_CHARS]
 
 
+def message_key(key: str) -> str:
+    """``key`` as stored: a key longer than its column keeps its head and ends in a digest of the whole.
+
+    Keys are built from business ids (a fulfilment's channel, order id and tracking number) that may
+    together exceed the column; the digest keeps two such keys apart and the same key the same.
+    """
+    limit = _LIMITS["key"]
+    if len(key) <= limit:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:40]
+    return f"{key[: limit - len(digest) - 1]}#{digest}"
+
+
 def _row(message: NewMessage, now: datetime) -> dict[str, Any]:
-    for field, limit in _LIMITS.items():
-        value = getattr(message, field)
+    for field in ("topic", "partition"):
+        value, limit = getattr(message, field), _LIMITS[field]
         if len(value) > limit:
             raise ValueError(f"outbox {field} {value[:40]!r}… is longer than {limit} characters")
     return {
         "topic": message.topic,
         "partition_key": message.partition,
-        "key": message.key,
+        "key": message_key(message.key),
         "payload": message.payload,
         "attempts": 0,
         "next_attempt_at": message.not_before or now,

@@ -110,15 +110,32 @@ def _cap_iso(value: str, iso: re.Match[str], started: datetime, limit: datetime,
         return Capped(value)  # 2026-13-45: not a date, so not a time to cap
     if moment <= limit:
         return Capped(value)
-    local = limit.astimezone(zone)
+    return Capped(_written_like(iso, limit.astimezone(zone)), moment - started, value)
+
+
+def _written_like(iso: re.Match[str], local: datetime) -> str:
+    """``local`` in the shape of the matched original: separator, precision and offset."""
     if not iso.group("hm"):
-        return Capped(local.date().isoformat(), moment - started, value)
+        return local.date().isoformat()
     text = f"{local:%Y-%m-%d}{iso.group('sep')}{local:%H:%M}"
     if iso.group("sec"):
         text += f":{local:%S}"
-    if frac:  # as many digits as the original (truncated: the cap must not pass the limit)
+    frac = (iso.group("frac") or ".")[1:]
+    if frac:  # as many digits as the original (truncated: a cap must not pass its limit)
         text += iso.group("frac")[0] + f"{local.microsecond:06d}{'0' * len(frac)}"[: len(frac)]
-    return Capped(text + (iso.group("zone") or ""), moment - started, value)
+    return text + (iso.group("zone") or "")
+
+
+def move_back(value: str, lag: timedelta) -> str:
+    """An ISO 8601 cursor moved back by ``lag``, written in its own shape; other cursors unchanged."""
+    iso = _ISO.fullmatch(value.strip())
+    if iso is None or not lag:
+        return value
+    try:
+        moment = datetime.fromisoformat(value.strip().replace(",", "."))
+    except ValueError:
+        return value
+    return _written_like(iso, moment - lag)
 
 
 def describe(capped: Capped, clock: CursorClock) -> str:

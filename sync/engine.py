@@ -48,7 +48,7 @@ from store.db import retry_on_lock_conflict
 from store.models import SyncCursor, SyncRun
 from store.upsert import NEW, upsert
 from sync import lease as leases
-from sync.cursor_cap import CursorClock, cap_cursor, describe
+from sync.cursor_cap import CursorClock, cap_cursor, describe, move_back
 from sync.isolate import reconcile_isolating
 from sync.limits import find_misfits
 from sync.order_sync import reconcile_orders
@@ -136,11 +136,7 @@ def apply_lag(cursor: str | None, lag: timedelta) -> str | None:
     """Move an ISO 8601 timestamp cursor back by ``lag``; other cursors are left alone."""
     if cursor is None or not lag:
         return cursor
-    try:
-        moment = datetime.fromisoformat(cursor)
-    except ValueError:
-        return cursor
-    return (moment - lag).isoformat()
+    return move_back(cursor, lag)
 
 
 def is_stock_snapshot(job: StreamJob) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
+from connectors.redact import redact_text
 from mapping.errors import RecordError
 from mapping.records import utcnow
 from store.batching import execute_in
@@ -51,7 +52,7 @@ def quarantine_records(conn: Connection, connector: str, stream: str, refused: S
             "stream": stream,
             "record_key": stored_key(key),
             "reason_code": r.error.code,
-            "reason": str(r.error)[:MAX_REASON],
+            "reason": redact_text(str(r.error))[:MAX_REASON],
             "payload": r.payload,
             "status": "open",
             "seen_count": 1,

@@ -86,9 +86,23 @@ def test_enqueue_many_adds_new_keys_in_one_go(store_engine: Engine) -> None:
         assert outbox.enqueue_many(conn, []) == 0
 
 
-def test_enqueue_refuses_a_key_longer_than_its_column(store_engine: Engine) -> None:
-    with store_engine.begin() as conn, pytest.raises(ValueError, match="key"):
-        outbox.enqueue(conn, "t", "k" * 192, {})
+def test_a_key_longer_than_its_column_is_stored_with_a_digest_and_stays_unique(store_engine: Engine) -> None:
+    # a fulfilment's key joins channel, order id and tracking number: together they may pass 191
+    long_a = "fulfilment.push:" + "shop-" * 12 + ":" + "9" * 128 + ":SF-1"
+    long_b = long_a[:-1] + "2"
+    with store_engine.begin() as conn:
+        assert outbox.enqueue(conn, "t", long_a, {})
+        assert not outbox.enqueue(conn, "t", long_a, {})  # the same key is still the same message
+        assert outbox.enqueue(conn, "t", long_b, {})
+        keys = conn.execute(select(Outbox.key).order_by(Outbox.id)).scalars().all()
+    assert keys == [outbox.message_key(long_a), outbox.message_key(long_b)]
+    assert all(len(k) == 191 and k.startswith("fulfilment.push:shop-") for k in keys)
+    assert outbox.message_key("short:key") == "short:key"
+
+
+def test_enqueue_refuses_a_partition_longer_than_its_column(store_engine: Engine) -> None:
+    with store_engine.begin() as conn, pytest.raises(ValueError, match="partition"):
+        outbox.enqueue(conn, "t", "k", {}, partition="p" * 129)
 
 
 # -- claims ----------------------------------------------------------------------------------------

@@ -95,6 +95,19 @@ def test_unknown_location_is_quarantined_not_fatal(locations: Engine) -> None:
     assert "NOPE" in q.reason
 
 
+def test_a_quarantine_reason_never_stores_a_secret_in_clear(locations: Engine) -> None:
+    from connectors.redact import register_secret
+
+    secret = "tok-5f1e9c0a7d3b"  # a credential a careless source echoed into a record
+    register_secret(secret)
+    rows = [stock_row(1, 4, "2026-01-01T00:00:01", location=secret)]
+    run_stream(locations, StreamJob(ListSource("erp", {"stock": rows}), "stock", plain_mapper("stock")))
+    with locations.connect() as conn:
+        reason = conn.execute(select(Quarantine.reason)).scalar_one()
+    assert "unknown location" in reason
+    assert secret not in reason
+
+
 class Crash(Exception):
     pass
 
@@ -164,6 +177,10 @@ def test_lag_moves_iso_cursor_back_only() -> None:
 
     assert apply_lag("2026-01-01T00:10:00+00:00", timedelta(minutes=5)) == "2026-01-01T00:05:00+00:00"
     assert apply_lag("page-token-7", timedelta(minutes=5)) == "page-token-7"
+    # the cursor keeps the source's own shape (Odoo compares "YYYY-MM-DD HH:MM:SS" text)
+    assert apply_lag("2026-01-01 00:10:00", timedelta(minutes=5)) == "2026-01-01 00:05:00"
+    assert apply_lag("2026-01-01T00:10:00.250Z", timedelta(minutes=5)) == "2026-01-01T00:05:00.250Z"
+    assert apply_lag("2026-01-02", timedelta(days=1)) == "2026-01-01"
     assert apply_lag(None, timedelta(minutes=5)) is None
 
 
