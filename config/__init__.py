@@ -27,6 +27,7 @@ from config.loader import (
     DATABASE_URL_ENV,
     DEFAULT_CONFIG_FILE,
     ConnectorLookup,
+    invalid_config,
     load_config,
     load_config_text,
     resolve_config_path,
@@ -45,6 +46,7 @@ from config.model import (
 )
 from config.render import SECRET_MASK, render_config
 from config.routing import DispatchConfig, EmailConfig, Pin, RoutingConfig, SplitPolicy
+from config.source import Loc, Problem
 
 __all__ = [
     "CONFIG_ENV",
@@ -64,9 +66,11 @@ __all__ = [
     "DispatchConfig",
     "EmailConfig",
     "ErpsyncConfig",
+    "Loc",
     "LocationConfig",
     "LoggingConfig",
     "Pin",
+    "Problem",
     "Route",
     "RoutingConfig",
     "RuleOverride",
@@ -76,6 +80,7 @@ __all__ = [
     "SplitPolicy",
     "StreamConfig",
     "format_duration",
+    "invalid_config",
     "load_config",
     "load_config_text",
     "parse_duration",

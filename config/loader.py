@@ -14,6 +14,9 @@
    parents) and the models of ``config.model``;
 5. register every secret with ``connectors.redact`` so that logs never show it.
 
+The loaded config remembers its file and lines (``ErpsyncConfig.problem``), so that what is built
+from it later (``erpsync.startup``) reports its findings the same way (``invalid_config``).
+
 Errors: ``ConfigError``. For a file with mistakes its ``problems`` lists every one at once,
 sorted by line, each as ``FILE:LINE PATH: message``::
 
@@ -37,7 +40,7 @@ Example::
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +157,14 @@ def load_config_text(
         raise _invalid(filename, problems)
     for index, connector_settings in settings.items():
         cfg.connectors[index].attach_settings(connector_settings)
+    cfg.attach_origin(filename, parsed.source)
     register_secrets(cfg)
     return cfg
+
+
+def invalid_config(cfg: ErpsyncConfig, problems: Sequence[Problem]) -> ConfigError:
+    """Return the error listing ``problems`` found in a loaded ``cfg``, as the loader lists its own."""
+    return _invalid(cfg.filename, list(problems))
 
 
 def _override_database_url(data: Any, env: Mapping[str, str]) -> Any:

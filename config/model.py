@@ -46,6 +46,7 @@ from config.channels import ChannelConfig
 from config.durations import Duration, check_cron
 from config.durations import Section as _Section
 from config.routing import DispatchConfig, EmailConfig, RoutingConfig
+from config.source import Loc, Problem, SourceMap
 from connectors.base import ConnectorSettings
 from mapping.errors import ConfigError
 from mapping.records import KEY
@@ -300,6 +301,31 @@ class ErpsyncConfig(_Section):
     email: EmailConfig = Field(default_factory=EmailConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+
+    _origin: tuple[str, SourceMap] | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        # the same values are the same config, whichever file (and lines) they were read from
+        if not isinstance(other, ErpsyncConfig):
+            return NotImplemented
+        return dict(self) == dict(other)
+
+    def __hash__(self) -> int:
+        return hash(self.model_dump_json())  # equal configs dump alike (secrets masked alike too)
+
+    @property
+    def filename(self) -> str:
+        """The file this config was read from (``<config>`` when it was built in code)."""
+        return self._origin[0] if self._origin else "<config>"
+
+    def attach_origin(self, filename: str, source: SourceMap) -> None:
+        """Remember the file and the lines this config came from, for later findings about it."""
+        self._origin = (filename, source)
+
+    def problem(self, loc: Loc, message: str, *, key: bool = False) -> Problem:
+        """Return a finding about the value (``key``: the key) at ``loc``, with its line (1 when unknown)."""
+        source = self._origin[1] if self._origin else SourceMap()
+        return source.problem(loc, message, key=key)
 
     @model_validator(mode="before")
     @classmethod

@@ -8,7 +8,11 @@ those). Checked:
 * connector names, location codes and api token names are unique, and no two api tokens hold
   the same token value (one token with two roles is ambiguous; the value is never printed);
 * a location's ``parent`` is the code of another location, and parents form no cycle;
-* the ``locations`` of an api token are location codes.
+* the ``locations`` of an api token are location codes;
+* ``routing.fallback`` and the pins name locations, ``routing.erp_connector`` a connector.
+
+What the service builds from a loaded config (connectors, field maps, channels, dispatch targets)
+is checked by ``erpsync.startup``.
 
 Errors: none raised; ``check_references`` returns ``(loc, message)`` findings.
 
@@ -170,12 +174,15 @@ def _stock_references(data: dict[str, Any]) -> list[Finding]:
 
 
 def _routing_references(data: dict[str, Any]) -> list[Finding]:
-    """``routing.fallback`` and every pin's ``location`` are location codes."""
+    """``routing.fallback`` and every pin's ``location`` are location codes; ``erp_connector`` a connector."""
     codes = set(_texts(data.get("locations"), "code").values())
     routing = data.get("routing")
     if not isinstance(routing, dict):
         return []
     findings: list[Finding] = []
+    erp = routing.get("erp_connector")
+    if isinstance(erp, str) and erp not in _texts(data.get("connectors"), "name").values():
+        findings.append((("routing", "erp_connector"), f"{erp!r} is not the name of a connector"))
     fallback = routing.get("fallback")
     if isinstance(fallback, str) and fallback not in codes:
         findings.append(

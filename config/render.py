@@ -4,11 +4,19 @@
 api tokens, the encryption key, connector settings declared secret) to
 ``connectors.redact.register_secret``, so that no log line or error message shows them.
 ``render_config`` gives the effective config (defaults filled in) as YAML, for
-``erpsync config validate --show``, with every secret written as ``'********'``.
+``erpsync config validate --show``, with every secret written as ``'********'`` and nothing else
+masked:
 
-Sections still held as plain mappings (alert notifiers, routing rules, field maps) have no
-``SecretStr``; there a text value under a key that names a credential (``password``, ``token``,
-``secret``...: ``connectors.redact.is_sensitive_key``) counts as a secret too.
+- a ``SecretStr`` is masked whole, except a database url (a url whose scheme is not a web one):
+  only its password, and the values of credential query parameters, are masked, so
+  ``sqlite:///var/erpsync.db`` shows as it is and ``mysql+pymysql://erpsync:********@db/erpsync``
+  keeps its user, host and database;
+- typed models (erpsync's sections, each connector's settings validated for its kind) declare
+  their secrets ``SecretStr``: a plain field is never masked for its name (a paginator's
+  ``token_path`` is a JMESPath, not a token);
+- free-form mappings (a ``rest`` connector's ``headers``, field maps, a plugin's extra settings)
+  have no ``SecretStr``; there a text value under a key that names a credential (``password``,
+  ``token``, ``secret``...: ``connectors.redact.is_sensitive_key``) counts as a secret.
 
 Errors: none of its own.
 
@@ -29,11 +37,13 @@ import yaml
 from pydantic import BaseModel, SecretBytes, SecretStr
 from pydantic_core import to_jsonable_python
 
+from config.durations import Section as _Section
 from config.durations import format_duration
-from config.model import ErpsyncConfig
+from config.model import ConnectorConfig, ErpsyncConfig
 from connectors.redact import is_sensitive_key, register_secret
 
 SECRET_MASK = "********"  # noqa: S105 - what secrets are replaced by, not a secret
+_WEB_SCHEMES = frozenset({"http", "https", "ws", "wss"})
 
 
 def iter_secrets(value: Any) -> Iterator[str]:
@@ -84,23 +94,53 @@ def _url_password(text: str) -> str | None:
 
 def render_config(cfg: ErpsyncConfig) -> str:
     """Return the effective config as YAML, every secret shown as ``'********'``."""
-    plain = _plain(cfg.model_dump())
+    plain = _plain(cfg)
     return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
-def _plain(value: Any) -> Any:
-    """Return ``value`` as plain YAML data: secrets masked, durations as text like ``5m``."""
+def mask_url_password(url: str) -> str | None:
+    """Return a database url with only its password (and credential query values) masked.
+
+    None for text that is not such a url (web addresses too: a chat robot's url is its token).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme or scheme.lower() in _WEB_SCHEMES or any(c.isspace() for c in url):
+        return None
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:]
+    userinfo, at, host = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:{SECRET_MASK}@{host}"
+    path, question, query = tail.partition("?")
+    query, hash_, fragment = query.partition("#")
+    pairs = (pair.partition("=") for pair in query.split("&")) if query else ()
+    query = "&".join(
+        f"{key}{eq}{SECRET_MASK if eq and is_sensitive_key(key) else value}" for key, eq, value in pairs
+    )
+    return f"{scheme}://{netloc}{path}{question}{query}{hash_}{fragment}"
+
+
+def _plain(value: Any, *, free_form: bool = False) -> Any:
+    """Return ``value`` as plain YAML data: secrets masked, durations as text like ``5m``.
+
+    Typed models declare their secrets ``SecretStr``; only in a free-form mapping (headers, field
+    maps, a plugin's extra settings) does a credential's key name make its text a secret.
+    """
     if isinstance(value, BaseModel):
-        value = value.model_dump()
+        return _model(value)
     if isinstance(value, dict):
         return {
-            str(key): SECRET_MASK if isinstance(item, str) and is_sensitive_key(key) else _plain(item)
+            str(key): SECRET_MASK
+            if free_form and isinstance(item, str) and is_sensitive_key(key)
+            else _plain(item, free_form=free_form)
             for key, item in value.items()
         }
     if isinstance(value, list | tuple | set | frozenset):
-        return [_plain(item) for item in value]
-    if isinstance(value, SecretStr | SecretBytes):
-        plain: Any = SECRET_MASK
+        return [_plain(item, free_form=free_form) for item in value]
+    if isinstance(value, SecretStr):
+        plain: Any = mask_url_password(value.get_secret_value()) or SECRET_MASK
+    elif isinstance(value, SecretBytes):
+        plain = SECRET_MASK
     elif isinstance(value, timedelta) and value >= timedelta(0) and not value.microseconds:
         plain = format_duration(value)
     elif value is None or isinstance(value, str | int | float | bool):
@@ -108,3 +148,18 @@ def _plain(value: Any) -> Any:
     else:
         plain = to_jsonable_python(value)
     return plain
+
+
+def _model(model: BaseModel) -> dict[str, Any]:
+    """Return a model's fields as plain data; a connector's settings as validated for its kind."""
+    # settings keys are written as in the file (aliases); erpsync's own models have none
+    aliased = not isinstance(model, _Section)
+    data = {}
+    for name, info in type(model).model_fields.items():
+        item = getattr(model, name)
+        if isinstance(model, ConnectorConfig) and name == "settings" and model._parsed_settings is not None:
+            item = model._parsed_settings
+        data[(info.alias or name) if aliased else name] = _plain(item, free_form=isinstance(item, dict))
+    for key, item in (model.model_extra or {}).items():
+        data[key] = _plain({key: item}, free_form=True)[key]
+    return data

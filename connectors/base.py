@@ -217,9 +217,12 @@ class SalesDoc:
 
 @runtime_checkable
 class SalesOrderSink(Protocol):
-    """A connector that can create sales orders in its ERP."""
+    """A connector that can create sales orders in its ERP, once its settings turn that on."""
 
     name: str
+
+    def sales_settings_missing(self) -> str | None:
+        """None when the settings let it create sales orders, else the settings to set (checked at start)."""
 
     def create_sales_order(self, doc: SalesDoc) -> str:
         """Create the document (or find the one already made for ``doc.ref``); its id in the ERP."""

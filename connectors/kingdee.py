@@ -280,11 +280,15 @@ class KingdeeConnector(Connector):
     def close(self) -> None:
         self.http.close()
 
+    def sales_settings_missing(self) -> str | None:
+        """What to set before sales orders can be saved (the settings model checks the rest)."""
+        return None if self.config.create_sales else "create_sales: true, customer_number and sale_org"
+
     def create_sales_order(self, doc: SalesDoc) -> str:
         """The ``FID`` of the ``SAL_SaleOrder`` whose ``ref_field`` is ``doc.ref``, saved if missing."""
         cfg = self.config
-        if not cfg.create_sales:
-            raise PermanentError("creating sales orders is off", connector=self.name, hint="set create_sales")
+        if (missing := self.sales_settings_missing()) is not None:
+            raise PermanentError("creating sales orders is off", connector=self.name, hint=f"set {missing}")
         with self._naming("sales_orders", doc.ref):
             found = self.query(
                 "SAL_SaleOrder", ["FID"], where=f"{cfg.ref_field} = {kd_literal(doc.ref)}", limit=1

@@ -292,19 +292,24 @@ class OdooConnector(Connector):
     def close(self) -> None:
         self.http.close()
 
+    def sales_settings_missing(self) -> str | None:
+        """What to set before sales orders can be made (None: nothing)."""
+        if self.config.create_sales and self.config.partner_id is not None:
+            return None
+        return "create_sales: true and partner_id (the res.partner id orders are for)"
+
     def create_sales_order(self, doc: SalesDoc) -> str:
         """The id of the ``sale.order`` whose ``client_order_ref`` is ``doc.ref``, made if missing."""
-        if not self.config.create_sales or self.config.partner_id is None:
-            raise PermanentError(
-                "creating sales orders is off", connector=self.name, hint="set create_sales and partner_id"
-            )
+        partner = self.config.partner_id
+        if (missing := self.sales_settings_missing()) is not None or partner is None:
+            raise PermanentError("creating sales orders is off", connector=self.name, hint=f"set {missing}")
         with self._naming("sales_orders", doc.ref):
             domain = [["client_order_ref", "=", doc.ref]]
             found = self.rpc.call("sale.order", "search", domain=domain, limit=1)
             if found:
                 return str(found[0])
             products = self._product_ids(sorted({line.sku for line in doc.lines}))
-            vals = order_vals(doc, self.config.partner_id, products)
+            vals = order_vals(doc, partner, products)
             created = self.rpc.call("sale.order", "create", vals_list=[vals])
         return str(created[0] if isinstance(created, list) else created)
 

@@ -40,7 +40,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import requests
-from pydantic import Field, HttpUrl, SecretStr
+from pydantic import Field, HttpUrl, SecretStr, model_validator
 
 from connectors.base import Connector, ConnectorSettings, Page, SalesDoc, Stream
 from connectors.http import HttpClient
@@ -106,6 +106,12 @@ class TrytonSaleSettings(ConnectorSettings):
     shop_currency: str = "CNY"  # when a SalesDoc names none
     warehouse: str | None = None  # Tryton warehouse code for orders routed to no Tryton warehouse
     confirm: bool = False  # quote and confirm each sale (else it stays draft)
+
+    @model_validator(mode="after")
+    def _sales_need_a_party(self) -> TrytonSaleSettings:
+        if self.create_sales and self.customer_party is None:
+            raise ValueError("create_sales needs customer_party (the party.party id orders are made for)")
+        return self
 
 
 class TrytonSettings(ConnectorSettings):
@@ -302,6 +308,13 @@ class TrytonConnector(Connector):
             raise PermanentError(f"Tryton has no warehouse {what}", hint="fix `warehouses` in the settings")
         return found
 
+    def sales_settings_missing(self) -> str | None:
+        """What to set before sales orders can be made (None: nothing)."""
+        sale = self.config.sale
+        if sale.create_sales and sale.customer_party is not None:
+            return None
+        return "sale.create_sales: true and sale.customer_party (the party.party id orders are made for)"
+
     def create_sales_order(self, doc: SalesDoc) -> str:
         """The id of the ``sale.sale`` with reference ``doc.ref``, created unless it exists.
 
@@ -309,9 +322,10 @@ class TrytonConnector(Connector):
         """
         sale = self.config.sale
         with self._naming("sales_orders", doc.ref):
-            if not sale.create_sales or sale.customer_party is None:
-                hint = "set sale.create_sales: true and sale.customer_party"
-                raise PermanentError("creating sales orders is off", external_id=doc.ref, hint=hint)
+            if (missing := self.sales_settings_missing()) is not None or sale.customer_party is None:
+                raise PermanentError(
+                    "creating sales orders is off", external_id=doc.ref, hint=f"set {missing}"
+                )
             if self.sales is None:
                 self.sales = TrytonSales(
                     self.rpc,

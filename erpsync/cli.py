@@ -18,7 +18,7 @@ from erpsync.context import AppContext
 from erpsync.logging import configure_logging
 from mapping.errors import ConfigError, ErpsyncError
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL, EXIT_NOTHING = 0, 1, 2, 3, 4
 
 app = typer.Typer(
     name="erpsync",

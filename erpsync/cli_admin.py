@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from config import format_duration
+from config import CONFIG_ENV, format_duration
 from connectors.registry import known_kinds
 from erpsync.console import make_console
-from erpsync.context import app_context
+from erpsync.context import DEFAULT_CONFIG, app_context
+from mapping.errors import ConfigError
 from store import migrate
 from sync.status import stream_status
 
@@ -37,14 +39,29 @@ def config_validate(
     ctx: typer.Context,
     show: Annotated[bool, typer.Option("--show", help="Print the effective config, secrets masked.")] = False,
 ) -> None:
-    """Validate the config file and report every problem with its line (exit 2 if any)."""
-    from config import render_config
+    """Check the config file as `erpsync run` does at start; every problem with its line (exit 2 if any).
 
-    cfg = app_context(ctx).config
+    Builds every connector, compiles every field map, resolves every reference and checks the
+    channels, the ERP's sales settings and the dispatch targets (erpsync/startup.py). Without a
+    config file (--config, $ERPSYNC_CONFIG or ./erpsync.yaml) it fails instead of assuming defaults.
+    """
+    from config import render_config
+    from erpsync.startup import check_startup
+
+    app_ctx = app_context(ctx)
+    if app_ctx.config_file() is None:
+        raise ConfigError(
+            f"no config file to validate: looked at --config (not given), ${CONFIG_ENV} (not set) and "
+            f"./{DEFAULT_CONFIG} (not in {Path.cwd()}); pass --config FILE or create {DEFAULT_CONFIG}"
+        )
+    cfg = app_ctx.config
+    parts = check_startup(cfg)
     if show:
         out.print(render_config(cfg), markup=False)
     out.print(
-        f"config ok: {len(cfg.connectors)} connector(s), {len(cfg.locations)} location(s)", markup=False
+        f"config ok: {cfg.filename} — {len(cfg.connectors)} connector(s), {len(parts.streams)} stream(s), "
+        f"{len(cfg.locations)} location(s), {len(cfg.channels)} channel(s)",
+        markup=False,
     )
 
 

@@ -33,15 +33,22 @@ class AppContext:
     log_level: str | None = None
     log_format: str | None = None
 
-    @cached_property
-    def config(self) -> ErpsyncConfig:
+    def config_file(self) -> Path | None:
+        """The config file to read: ``--config``, ``$ERPSYNC_CONFIG``, else ``./erpsync.yaml`` if there."""
         explicit = self.config_path or (
             Path(self.env["ERPSYNC_CONFIG"]) if self.env.get("ERPSYNC_CONFIG") else None
         )
         if explicit is None and not DEFAULT_CONFIG.exists():
+            return None
+        return explicit or DEFAULT_CONFIG
+
+    @cached_property
+    def config(self) -> ErpsyncConfig:
+        file = self.config_file()
+        if file is None:
             cfg = load_config_text("", "<defaults>", env=self.env)
         else:
-            cfg = load_config(explicit or DEFAULT_CONFIG, env=self.env)
+            cfg = load_config(file, env=self.env)
         configure_logging(self.log_level or cfg.logging.level, self.log_format or cfg.logging.format)  # type: ignore[arg-type]
         return cfg
 

@@ -41,7 +41,8 @@ locations:                       # factory → regional agent → distributors, 
     name: Shanghai factory warehouse
     kind: warehouse
     dispatch: {{method: csv, folder: {workdir}/dispatch/WH-SH}}
-  - {{code: GA-SOUTH, name: South China general agent, kind: agent, parent: WH-SH, regions: [广东省]}}
+  - {{code: GA-SOUTH, name: South China general agent, kind: agent, parent: WH-SH, regions: [广东省],
+     dispatch: {{method: csv, folder: {workdir}/dispatch/GA-SOUTH}}}}
   - code: DS-GZ
     name: Guangzhou distributor
     kind: distributor

@@ -18,25 +18,15 @@ from config import ErpsyncConfig
 from erpsync.alerting import AlertEvaluator, Digest, DriftAlerts, OperationalCheck
 from erpsync.api import ApiTokenSpec, create_app
 from erpsync.api_server import ApiServer
-from erpsync.wiring import (
-    alert_settings,
-    channel_policies,
-    dispatch_sender,
-    fulfilment_channels,
-    notify_handler,
-    order_settings,
-    plan_streams,
-    sales_order_sinks,
-    stock_channels,
-    unsealer,
-)
+from erpsync.startup import check_startup
+from erpsync.wiring import unsealer
 from mapping.records import utcnow
 from routing import dispatch
 from routing.dispatch import InstructionHandler
 from routing.erp import TOPIC as ERP_TOPIC
 from routing.erp import ErpOrderHandler
 from routing.fulfilment import FulfilmentHandler
-from routing.process import process_orders
+from routing.process import OrderSettings, process_orders
 from store.nonces import SqlNonceStore
 from sync import lease as leases
 from sync.outbound import TOPIC, PushHandler, channel_blockers, plan_and_enqueue
@@ -73,9 +63,8 @@ class ChannelPlanner:
         return queued
 
 
-def order_tasks(engine: Engine, cfg: ErpsyncConfig) -> list[Task]:
+def order_tasks(engine: Engine, settings: OrderSettings) -> list[Task]:
     """Orders: route what came in, send recalls, re-send what a warehouse did not acknowledge."""
-    settings = order_settings(cfg)
     return [
         Task(
             "orders:process", partial(process_orders, engine, settings), Schedule(every=timedelta(seconds=5))
@@ -90,12 +79,16 @@ def order_tasks(engine: Engine, cfg: ErpsyncConfig) -> list[Task]:
 
 
 def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -> Service:
-    """The service for ``cfg``: scheduled streams, channel planners, drift checks, outbox worker."""
-    planned = [p for p in plan_streams(cfg) if p.schedule is not None]
-    policies = channel_policies(cfg)
-    channels = stock_channels(cfg)
+    """The service for ``cfg``: scheduled streams, channel planners, drift checks, outbox worker.
+
+    ``ConfigError`` lists every problem :func:`erpsync.startup.check_startup` finds in ``cfg``.
+    """
+    parts = check_startup(cfg)
+    planned = [p for p in parts.streams if p.schedule is not None]
+    policies = parts.policies
+    channels = parts.stock_channels
     owner = leases.worker_id()
-    alerting = alert_settings(cfg)
+    alerting = parts.alerts
     evaluator = AlertEvaluator(engine, alerting)
     tasks = []
     for ch in cfg.channels:
@@ -118,7 +111,7 @@ def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -
                 correct=ch.drift.correct,
             )
             tasks.append(Task(f"drift:{ch.name}", check, Schedule(every=ch.drift.every)))
-    tasks += order_tasks(engine, cfg)
+    tasks += order_tasks(engine, parts.orders)
     operational = OperationalCheck(
         engine, alerting, failing_runs=cfg.alerts.operational.failing_runs, staleness=staleness_limits(cfg)
     )
@@ -141,10 +134,10 @@ def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -
         engine,
         {
             TOPIC: PushHandler(engine, channels, bound={p.channel for p in policies if p.bound}),
-            dispatch.SEND_TOPIC: InstructionHandler(engine, dispatch_sender(cfg), unsealer(cfg)),
-            dispatch.FULFIL_TOPIC: FulfilmentHandler(engine, fulfilment_channels(cfg)),
-            ALERT_TOPIC: notify_handler(cfg),
-            ERP_TOPIC: ErpOrderHandler(engine, sales_order_sinks(cfg), unsealer(cfg)),
+            dispatch.SEND_TOPIC: InstructionHandler(engine, parts.dispatch, unsealer(cfg)),
+            dispatch.FULFIL_TOPIC: FulfilmentHandler(engine, parts.fulfilment_channels),
+            ALERT_TOPIC: parts.notify,
+            ERP_TOPIC: ErpOrderHandler(engine, parts.sales_order_sinks, unsealer(cfg)),
         },
         per_partition={TOPIC: max((c.push.batch for c in cfg.channels), default=50), dispatch.SEND_TOPIC: 20},
     )

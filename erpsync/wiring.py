@@ -21,7 +21,7 @@ from alerts.notifiers import NotifyHandler
 from alerts.notifiers.base import Destination as NotifierDestination
 from alerts.notify import AlertPolicy, Quiet, RouteRule
 from alerts.shortage import Rule as ShortageRule
-from config import ConnectorConfig, ErpsyncConfig, StreamConfig
+from config import ConnectorConfig, Destination, ErpsyncConfig, StreamConfig
 from connectors.base import Connector, FulfilmentChannel, SalesOrderSink, StockChannel
 from connectors.registry import connector_class
 from mapping.errors import ConfigError
@@ -54,8 +54,8 @@ def build_connector(c: ConnectorConfig) -> Connector:
     return connector_class(c.kind)(c.name, c.parsed_settings)
 
 
-def field_map(connector: Connector, c: ConnectorConfig, stream: str) -> FieldMap:
-    """The stream's compiled field map: the config's, else the connector's default."""
+def mapping_spec(connector: Connector, c: ConnectorConfig, stream: str) -> dict[str, Any]:
+    """The stream's field map as written: the config's, else the connector's default."""
     if stream not in RECORD_TYPES:
         raise ConfigError(
             f"connector {c.name}: unknown stream kind {stream!r} (known: {', '.join(RECORD_TYPES)})"
@@ -71,8 +71,13 @@ def field_map(connector: Connector, c: ConnectorConfig, stream: str) -> FieldMap
         )
     if stream == "orders" and "channel" not in spec:
         spec = {**spec, "channel": {"const": c.name}}
+    return spec
+
+
+def field_map(connector: Connector, c: ConnectorConfig, stream: str) -> FieldMap:
+    """The stream's compiled field map: the config's, else the connector's default."""
     try:
-        return FieldMap.compile(spec, RECORD_TYPES[stream])
+        return FieldMap.compile(mapping_spec(connector, c, stream), RECORD_TYPES[stream])
     except ValueError as exc:
         raise ConfigError(f"connector {c.name}, stream {stream} mapping: {exc}") from None
 
@@ -101,29 +106,41 @@ def plan_streams(
         instance = build_connector(c)
         names = [stream] if stream else [s for s, conf in c.streams.items() if conf.enabled]
         for name in names:
-            meta = instance.stream(name)
-            mapper = StreamMapper(
-                c.name, Mapper(RECORD_TYPES[name], field_map(instance, c, name)), meta.primary_key, c.skus
-            )
-            conf = c.streams.get(name)
-            schedule = None
-            if conf is not None and (conf.every or conf.cron):
-                schedule = Schedule(every=conf.every, cron=conf.cron, jitter=conf.jitter)
-            job = StreamJob(
-                instance,
-                name,
-                mapper,
-                # a shipments stream lands as parcels of dispatch instructions
-                reconcile=reconcile_shipments if name == "shipments" else None,
-                lag=conf.lag if conf else timedelta(0),
-                seal=seal,
-                snapshot_missing=conf.missing if conf else "zero",
-                max_shrink=conf.max_shrink if conf else DEFAULT_MAX_SHRINK,
-                clock=cursor_clock(instance, conf),
-                alerts=alerts,
-            )
-            planned.append(PlannedStream(job, schedule))
+            fields = field_map(instance, c, name)
+            planned.append(plan_stream(c, instance, name, fields=fields, seal=seal, alerts=alerts))
     return planned
+
+
+def plan_stream(
+    c: ConnectorConfig,
+    instance: Connector,
+    name: str,
+    *,
+    fields: FieldMap,
+    seal: Callable[[str], str] | None,
+    alerts: AlertPolicy,
+) -> PlannedStream:
+    """The job of one stream of connector ``c`` (built as ``instance``) and its schedule."""
+    meta = instance.stream(name)
+    mapper = StreamMapper(c.name, Mapper(RECORD_TYPES[name], fields), meta.primary_key, c.skus)
+    conf = c.streams.get(name)
+    schedule = None
+    if conf is not None and (conf.every or conf.cron):
+        schedule = Schedule(every=conf.every, cron=conf.cron, jitter=conf.jitter)
+    job = StreamJob(
+        instance,
+        name,
+        mapper,
+        # a shipments stream lands as parcels of dispatch instructions
+        reconcile=reconcile_shipments if name == "shipments" else None,
+        lag=conf.lag if conf else timedelta(0),
+        seal=seal,
+        snapshot_missing=conf.missing if conf else "zero",
+        max_shrink=conf.max_shrink if conf else DEFAULT_MAX_SHRINK,
+        clock=cursor_clock(instance, conf),
+        alerts=alerts,
+    )
+    return PlannedStream(job, schedule)
 
 
 def cursor_clock(connector: Connector, conf: StreamConfig | None) -> CursorClock:
@@ -175,19 +192,19 @@ def channel_policies(cfg: ErpsyncConfig) -> list[ChannelPolicy]:
 
 def stock_channels(cfg: ErpsyncConfig) -> dict[str, StockChannel]:
     """Connectors of the enabled channels, checked to accept stock pushes."""
-    found: dict[str, StockChannel] = {}
     by_name = {c.name: c for c in cfg.connectors}
-    for ch in cfg.channels:
-        if not ch.enabled:
-            continue
-        connector = build_connector(by_name[ch.name])
-        if not isinstance(connector, StockChannel) or connector.push_batch_limit <= 0:
-            raise ConfigError(
-                f"channel {ch.name!r}: connector kind {by_name[ch.name].kind!r} is not set up to receive "
-                "stock pushes (for kind rest, add `stock_push:` to its settings)"
-            )
-        found[ch.name] = connector
-    return found
+    return {ch.name: stock_channel(by_name[ch.name]) for ch in cfg.channels if ch.enabled}
+
+
+def stock_channel(c: ConnectorConfig) -> StockChannel:
+    """The connector configured as ``c``, checked to accept stock pushes (``ConfigError`` if not)."""
+    connector = build_connector(c)
+    if not isinstance(connector, StockChannel) or connector.push_batch_limit <= 0:
+        raise ConfigError(
+            f"channel {c.name!r}: connector kind {c.kind!r} is not set up to receive "
+            "stock pushes (for kind rest, add `stock_push:` to its settings)"
+        )
+    return connector
 
 
 def order_settings(cfg: ErpsyncConfig) -> OrderSettings:
@@ -247,14 +264,16 @@ def dispatch_sender(cfg: ErpsyncConfig) -> DispatchSender:
 
 def fulfilment_channels(cfg: ErpsyncConfig) -> dict[str, FulfilmentChannel]:
     """Connectors that accept fulfilments (shipments with tracking numbers), by name."""
-    found: dict[str, FulfilmentChannel] = {}
-    for c in cfg.connectors:
-        if c.kind == "rest" and getattr(c.parsed_settings, "fulfilment_push", None) is None:
-            continue
-        connector = build_connector(c)
-        if isinstance(connector, FulfilmentChannel):
-            found[c.name] = connector
-    return found
+    found = {c.name: fulfilment_channel(c) for c in cfg.connectors}
+    return {name: channel for name, channel in found.items() if channel is not None}
+
+
+def fulfilment_channel(c: ConnectorConfig) -> FulfilmentChannel | None:
+    """The connector configured as ``c`` when it accepts fulfilments, else None."""
+    if c.kind == "rest" and getattr(c.parsed_settings, "fulfilment_push", None) is None:
+        return None
+    connector = build_connector(c)
+    return connector if isinstance(connector, FulfilmentChannel) else None
 
 
 def alert_settings(cfg: ErpsyncConfig) -> AlertSettings:
@@ -303,17 +322,19 @@ def alert_settings(cfg: ErpsyncConfig) -> AlertSettings:
 
 def notify_handler(cfg: ErpsyncConfig) -> NotifyHandler:
     """The outbox handler delivering alert messages to the configured destinations."""
-    destinations = {
-        d.name: NotifierDestination(
-            d.kind,
-            d.name,
-            d.url.get_secret_value() if d.url else None,
-            d.secret.get_secret_value() if d.secret else None,
-            tuple(d.to),
-        )
-        for d in cfg.alerts.destinations
-    }
+    destinations = {d.name: notifier_destination(d) for d in cfg.alerts.destinations}
     return NotifyHandler(destinations, dispatch_sender(cfg).smtp)
+
+
+def notifier_destination(d: Destination) -> NotifierDestination:
+    """Alert destination ``d`` as its notifier takes it (``ValueError`` when it cannot be used)."""
+    return NotifierDestination(
+        d.kind,
+        d.name,
+        d.url.get_secret_value() if d.url else None,
+        d.secret.get_secret_value() if d.secret else None,
+        tuple(d.to),
+    )
 
 
 def sales_order_sinks(cfg: ErpsyncConfig) -> dict[str, SalesOrderSink]:
@@ -322,9 +343,18 @@ def sales_order_sinks(cfg: ErpsyncConfig) -> dict[str, SalesOrderSink]:
     conf = next((c for c in cfg.connectors if c.name == name), None)
     if name is None or conf is None:
         return {}
-    connector = build_connector(conf)
+    return {name: sales_order_sink(conf)}
+
+
+def sales_order_sink(c: ConnectorConfig) -> SalesOrderSink:
+    """The connector configured as ``c``, checked to create sales orders with its settings."""
+    connector = build_connector(c)
     if not isinstance(connector, SalesOrderSink):
+        raise ConfigError(f"connector {c.name!r} (kind {c.kind}) cannot create sales orders")
+    missing = connector.sales_settings_missing()
+    if missing is not None:
         raise ConfigError(
-            f"routing.erp_connector: connector {name!r} (kind {conf.kind}) cannot create sales orders"
+            f"connector {c.name!r} (kind {c.kind}) does not create sales orders with its settings: "
+            f"set {missing}"
         )
-    return {name: connector}
+    return connector

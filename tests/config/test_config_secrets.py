@@ -47,7 +47,7 @@ def test_render_config_masks_every_secret() -> None:
     for secret in SECRETS:
         assert secret not in rendered
     plain = yaml.safe_load(rendered)
-    assert plain["database"]["url"] == "********"
+    assert plain["database"]["url"] == "mysql+pymysql://erp:********@db/erp"  # the password alone
     assert plain["connectors"][0]["settings"] == {
         "shop_domain": "shop.example",
         "token": "********",
