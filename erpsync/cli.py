@@ -74,13 +74,14 @@ def _root(
 
 
 def _register_commands() -> None:
-    from erpsync import cli_admin, cli_alerts, cli_data, cli_orders, cli_stock, cli_sync
+    from erpsync import cli_admin, cli_alerts, cli_data, cli_orders, cli_outbox, cli_stock, cli_sync
 
     cli_admin.register(app)
     cli_sync.register(app)
     cli_data.register(app)
     cli_stock.register(app)
     cli_orders.register(app)
+    cli_outbox.register(app)
     cli_alerts.register(app)
 
 

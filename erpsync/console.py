@@ -15,3 +15,10 @@ def make_console(stderr: bool = False) -> Console:
             stderr=stderr, highlight=False, soft_wrap=True, width=max(160, shutil.get_terminal_size().columns)
         )
     return console
+
+
+def batch_report(verb: str, done: int, total: int, what: str) -> str:
+    """``"<verb> 200 of 1,350 <what> — run again or pass --all"``; without the advice once all are done."""
+    if done >= total:
+        return f"{verb} {done:,} {what}"
+    return f"{verb} {done:,} of {total:,} {what} — run again or pass --all"

@@ -28,6 +28,7 @@ from mapping.errors import RecordError
 from mapping.records import Shipment as ShipmentRecord
 from mapping.records import utcnow
 from routing.dispatch import FULFIL_TOPIC, NotAllowed, NotFound, _instruction
+from routing.order_messages import fulfilment_key
 from store import orders as lifecycle
 from store import stock
 from store.models import Allocation, DispatchInstruction, OrderLine, SalesOrder, Shipment
@@ -93,7 +94,7 @@ def record_shipment(
     enqueue(
         conn,
         FULFIL_TOPIC,
-        f"{FULFIL_TOPIC}:{order.channel}:{order.external_id}:{tracking_no}",
+        fulfilment_key(order.channel, order.external_id, tracking_no),
         {"order_id": order.id, "carrier": carrier, "tracking_no": tracking_no, "lines": shipped},
         partition=order.channel,
     )

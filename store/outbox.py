@@ -5,8 +5,10 @@ the two commit or roll back together. A worker then :func:`claim`\\ s due messag
 transaction of its own, delivers them with no transaction open, and settles each one with
 :func:`mark_delivered`, :func:`mark_retry` or :func:`mark_failed`.
 
-States: *pending* (neither delivered nor failed), *delivered* (``delivered_at`` set) and
-*failed* (``failed_at`` set: a dead letter, kept for a person to look at and :func:`requeue`).
+States: *pending* (neither delivered nor failed), *delivered* (``delivered_at`` set, the last
+error cleared) and *failed* (``failed_at`` set: a dead letter, kept for a person to look at and
+requeue). What a person sees and does — lists, one message, requeueing, the delivery state of an
+order's messages — is in :mod:`store.outbox_queries`.
 
 Ordering: messages with the same ``(topic, partition)`` are delivered one after another in id
 order. Only the head of a partition (its oldest pending message) may be claimed, and only when it
@@ -45,7 +47,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Insert, Row, and_, case, func, or_, select, update
 from sqlalchemy.dialects import mysql, sqlite
@@ -62,8 +64,9 @@ MAX_ERROR_CHARS = 2000
 INSERT_CHUNK = 1000
 _LIMITS = {"topic": 64, "key": 191, "partition": 128}
 _COLUMNS = tuple(Outbox.__table__.columns)
-
-Status = Literal["pending", "delivered", "failed"]
+KEY_DIGEST_CHARS = 40
+#: how much of its head a key longer than the column keeps (then ``#`` and a digest of the whole)
+KEY_HEAD_CHARS = _LIMITS["key"] - KEY_DIGEST_CHARS - 1
 
 
 @dataclass(frozen=True)
@@ -90,25 +93,8 @@ class Message:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class MessageInfo:
-    """One row of :func:`list_messages` (no payload: it may hold personal data)."""
-
-    id: int
-    topic: str
-    partition: str
-    key: str
-    status: Status
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    claimed_by: str | None
-    created_at: datetime
-    delivered_at: datetime | None
-    failed_at: datetime | None
-
-
-def _pending() -> ColumnElement[bool]:
+def is_pending() -> ColumnElement[bool]:
+    """Neither delivered nor failed."""
     return and_(Outbox.delivered_at.is_(None), Outbox.failed_at.is_(None))
 
 
@@ -127,11 +113,10 @@ def message_key(key: str) -> str:
     Keys are built from business ids (a fulfilment's channel, order id and tracking number) that may
     together exceed the column; the digest keeps two such keys apart and the same key the same.
     """
-    limit = _LIMITS["key"]
-    if len(key) <= limit:
+    if len(key) <= _LIMITS["key"]:
         return key
-    digest = hashlib.sha256(key.encode()).hexdigest()[:40]
-    return f"{key[: limit - len(digest) - 1]}#{digest}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:KEY_DIGEST_CHARS]
+    return f"{key[:KEY_HEAD_CHARS]}#{digest}"
 
 
 def _row(message: NewMessage, now: datetime) -> dict[str, Any]:
@@ -198,7 +183,7 @@ def _candidates(
             # 1 while every message from the head up to this one is ready
             func.min(ready_flag).over(partition_by=partition, order_by=Outbox.id).label("run_ready"),
         )
-        .where(_pending(), *([Outbox.topic == topic] if topic is not None else []))
+        .where(is_pending(), *([Outbox.topic == topic] if topic is not None else []))
         .subquery()
     )
     rows = conn.execute(
@@ -253,7 +238,7 @@ def _claim(
         locked = set(
             conn.execute(
                 select(Outbox.id)
-                .where(Outbox.id.in_([i for group in groups for i in group]), _pending(), _ready(now))
+                .where(Outbox.id.in_([i for group in groups for i in group]), is_pending(), _ready(now))
                 .with_for_update(skip_locked=True)
             ).scalars()
         )
@@ -277,7 +262,7 @@ def _message(row: Row[Any]) -> Message:
 
 
 def _ours(ids: Sequence[int], worker: str) -> ColumnElement[bool]:
-    return and_(Outbox.id.in_(ids), Outbox.claimed_by == worker, _pending())
+    return and_(Outbox.id.in_(ids), Outbox.claimed_by == worker, is_pending())
 
 
 def _changed(engine: Engine, ids: Sequence[int], worker: str, values: dict[str, Any]) -> int:
@@ -291,10 +276,15 @@ def _changed(engine: Engine, ids: Sequence[int], worker: str, values: dict[str, 
 
 
 def mark_delivered(engine: Engine, ids: Sequence[int], worker: str, *, now: datetime | None = None) -> int:
-    """How many of ``ids`` were marked delivered (only those still claimed by ``worker``)."""
+    """How many of ``ids`` were marked delivered (only those still claimed by ``worker``).
+
+    The error of an earlier attempt is cleared: it no longer says anything about the message,
+    whose ``attempts`` still count how many tries it took (each failure was logged when it happened).
+    """
     if not ids:
         return 0
-    return _changed(engine, ids, worker, {"delivered_at": now or utcnow(), "claimed_until": None})
+    values = {"delivered_at": now or utcnow(), "claimed_until": None, "last_error": None}
+    return _changed(engine, ids, worker, values)
 
 
 def mark_retry(engine: Engine, id: int, worker: str, error: str, next_attempt_at: datetime) -> bool:
@@ -334,7 +324,7 @@ def release_claims_of_gone(engine: Engine) -> int:
     """How many pending messages claimed by a provably ended process (``store.owners``) were given back."""
     with engine.connect() as conn:
         claims = conn.execute(
-            select(Outbox.claimed_by, Outbox.id).where(_pending(), Outbox.claimed_by.is_not(None))
+            select(Outbox.claimed_by, Outbox.id).where(is_pending(), Outbox.claimed_by.is_not(None))
         )
         by_worker: dict[str, list[int]] = {}
         for worker, message_id in claims:
@@ -344,67 +334,7 @@ def release_claims_of_gone(engine: Engine) -> int:
 
 def backlog(conn: Connection, topic: str | None = None) -> dict[str, int]:
     """Pending messages per topic (topics with none are absent)."""
-    stmt = select(Outbox.topic, func.count()).where(_pending()).group_by(Outbox.topic)
+    stmt = select(Outbox.topic, func.count()).where(is_pending()).group_by(Outbox.topic)
     if topic is not None:
         stmt = stmt.where(Outbox.topic == topic)
     return {row[0]: row[1] for row in conn.execute(stmt)}
-
-
-def _status_filter(status: Status) -> ColumnElement[bool]:
-    if status == "pending":
-        return _pending()
-    if status == "delivered":
-        return Outbox.delivered_at.is_not(None)
-    return Outbox.failed_at.is_not(None)
-
-
-def _status(row: Row[Any]) -> Status:
-    if row.delivered_at is not None:
-        return "delivered"
-    return "failed" if row.failed_at is not None else "pending"
-
-
-def list_messages(
-    conn: Connection, *, topic: str | None = None, status: Status | None = None, limit: int = 100
-) -> list[MessageInfo]:
-    """Up to ``limit`` messages: pending ones oldest first (delivery order), others newest first."""
-    stmt = select(*_COLUMNS)
-    if topic is not None:
-        stmt = stmt.where(Outbox.topic == topic)
-    if status is not None:
-        stmt = stmt.where(_status_filter(status))
-    stmt = stmt.order_by(Outbox.id if status == "pending" else Outbox.id.desc()).limit(limit)
-    return [
-        MessageInfo(
-            id=row.id,
-            topic=row.topic,
-            partition=row.partition_key,
-            key=row.key,
-            status=_status(row),
-            attempts=row.attempts,
-            next_attempt_at=row.next_attempt_at,
-            last_error=row.last_error,
-            claimed_by=row.claimed_by,
-            created_at=row.created_at,
-            delivered_at=row.delivered_at,
-            failed_at=row.failed_at,
-        )
-        for row in conn.execute(stmt)
-    ]
-
-
-def requeue(conn: Connection, ids: Sequence[int], *, now: datetime | None = None) -> int:
-    """How many of the failed messages ``ids`` are pending again, due now, with attempts reset.
-
-    A requeued message keeps its id, so it goes out before the later pending messages of its
-    partition; ``last_error`` is kept until the next attempt.
-    """
-    if not ids:
-        return 0
-    return conn.execute(
-        update(Outbox)
-        .where(Outbox.id.in_(ids), Outbox.failed_at.is_not(None), Outbox.delivered_at.is_(None))
-        .values(
-            failed_at=None, attempts=0, next_attempt_at=now or utcnow(), claimed_by=None, claimed_until=None
-        )
-    ).rowcount

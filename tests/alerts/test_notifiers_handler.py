@@ -16,6 +16,7 @@ from structlog.testing import capture_logs
 from alerts.notifiers import TOPIC, NotifyHandler
 from alerts.notifiers.base import Destination, Notification
 from store import outbox as store_outbox
+from store import outbox_queries
 from store.outbox import Message
 from sync.outbox import Backoff, Delivered, Failed, OutboxWorker, Outcome, Retry
 from tests.alerts.notifier_receivers import (
@@ -276,5 +277,5 @@ def test_through_the_outbox_a_throttled_alert_arrives_once(
     assert worker.run_once().delivered == 1
     assert len(dingtalk.requests) == 2
     with store_engine.connect() as conn:
-        [info] = store_outbox.list_messages(conn, topic=TOPIC)
+        [info] = outbox_queries.list_messages(conn, topic=TOPIC)
     assert (info.status, info.attempts) == ("delivered", 1)

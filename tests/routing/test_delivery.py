@@ -29,6 +29,7 @@ from structlog.testing import capture_logs
 from routing.delivery import DeliveryTarget, DispatchSender, SmtpSettings, render_csv, render_email
 from routing.signing import MemoryNonceStore, SignatureError, verify
 from store import outbox as store_outbox
+from store import outbox_queries
 from store.outbox import Message
 from sync.outbox import Backoff, Delivered, Failed, OutboxWorker, Outcome, Retry
 
@@ -205,7 +206,7 @@ def test_an_outage_loses_and_duplicates_nothing_through_the_outbox(
     assert all(valid for _, valid in receiver.calls)
     assert len(receiver.calls) == 8 + 3  # three failed calls were sent again, once each
     with store_engine.connect() as conn:
-        assert {m.status for m in store_outbox.list_messages(conn, topic=TOPIC)} == {"delivered"}
+        assert {m.status for m in outbox_queries.list_messages(conn, topic=TOPIC)} == {"delivered"}
 
 
 def test_a_refused_instruction_becomes_a_dead_letter_and_the_location_moves_on(
@@ -219,8 +220,8 @@ def test_a_refused_instruction_becomes_a_dead_letter_and_the_location_moves_on(
     worker.run_once()
     worker.run_once()
     with store_engine.connect() as conn:
-        [dead] = store_outbox.list_messages(conn, status="failed")
-        [done] = store_outbox.list_messages(conn, status="delivered")
+        [dead] = outbox_queries.list_messages(conn, status="failed")
+        [done] = outbox_queries.list_messages(conn, status="delivered")
     assert (dead.key, done.key) == ("DI-6", "DI-7")
     assert dead.last_error == f"POST {receiver.url} answered 400 Bad Request: line 2: unit 'box' unknown"
 
