@@ -8,14 +8,25 @@ import typer
 from rich.table import Table
 from sqlalchemy import Connection, or_, select
 
-from erpsync.console import make_console
+from erpsync.console import batch_report, make_console
 from erpsync.context import app_context, key_param
 from erpsync.wiring import order_settings
 from mapping.errors import ConfigError
 from routing import dispatch, shipments
 from routing.engine import route
 from routing.explain import render
-from routing.process import available_for, load_places, order_to_route, process_orders, release_hold
+from routing.holds import HOLD_CODES
+from routing.order_messages import OrderRef, delivery_states
+from routing.process import (
+    PASS_LIMIT,
+    ProcessStats,
+    available_for,
+    load_places,
+    order_to_route,
+    process_orders,
+)
+from routing.release import reason_start, release_held, release_order
+from store import orders as lifecycle
 from store.models import DispatchInstruction, Location, OrderLine, SalesOrder, Shipment
 
 out = make_console()
@@ -51,34 +62,29 @@ def find_order(conn: Connection, ref: str) -> Any:
 def orders_list(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="Only this status, e.g. on_hold.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.", min=1)] = 50,
 ) -> None:
-    """Orders with their status and, when on hold, the reason."""
-    query = (
-        select(
-            SalesOrder.channel,
-            SalesOrder.external_id,
-            SalesOrder.status,
-            SalesOrder.ship_region,
-            SalesOrder.hold_reason,
-            SalesOrder.change_note,
-        )
-        .order_by(SalesOrder.id.desc())
-        .limit(limit)
-    )
-    if status:
-        query = query.where(SalesOrder.status == status)
-    with app_context(ctx).engine.connect() as conn:
-        rows = conn.execute(query).all()
-    table = Table("order", "status", "ship to", "note")
+    """Orders: status, delivery of the ERP sales document and of the channel fulfilments, hold reason."""
+    app_ctx = app_context(ctx)
+    with app_ctx.engine.connect() as conn:
+        rows = lifecycle.list_orders(conn, status=status, limit=limit)
+        total = lifecycle.count_orders(conn, status=status) if len(rows) == limit else len(rows)
+        refs = [OrderRef(r.id, r.channel, r.external_id) for r in rows]
+        states = delivery_states(conn, refs, erp_connector=app_ctx.config.routing.erp_connector)
+    table = Table("order", "status", "erp", "channel", "ship to", "note")
     for r in rows:
+        state = states[r.id]
         table.add_row(
             f"{r.channel}/{r.external_id}",
             r.status,
+            state.erp.text() if state.erp else "-",
+            state.channel.text() if state.channel else "-",
             r.ship_region or "-",
             r.hold_reason or r.change_note or "",
         )
     out.print(table if rows else "no orders")
+    if total > len(rows):
+        out.print(f"showing {len(rows):,} of {total:,} orders — pass --limit to see more", markup=False)
 
 
 @orders_app.command("explain")
@@ -104,6 +110,8 @@ def orders_explain(
             .join(Location, Location.id == DispatchInstruction.location_id)
             .where(DispatchInstruction.order_id == row.id)
         ).all()
+        ref = OrderRef(row.id, row.channel, row.external_id)
+        state = delivery_states(conn, [ref], erp_connector=app_ctx.config.routing.erp_connector)[row.id]
     out.print(
         f"Order {row.channel}/{row.external_id}: {row.status}"
         + (f" ({row.hold_reason})" if row.hold_reason else ""),
@@ -111,6 +119,14 @@ def orders_explain(
     )
     for s in sent:
         out.print(f"  dispatched as {s.number} to {s.code} ({s.status})", markup=False)
+    for label, delivery in (("ERP sales document", state.erp), ("channel fulfilment", state.channel)):
+        if delivery is not None:
+            out.print(f"  {label}: {delivery.text(width=500)}", markup=False)
+        if delivery is not None and delivery.failed_ids:
+            ids = " ".join(str(i) for i in delivery.failed_ids)
+            out.print(
+                f"    outbox message {ids}: `erpsync outbox show ID`, then `outbox retry ID`", markup=False
+            )
     if sent:
         out.print("Routing it again now, with the stock free at this moment, would give:", markup=False)
     out.print(render(decision, to_route), markup=False)
@@ -118,28 +134,85 @@ def orders_explain(
 
 @orders_app.command("release")
 def orders_release(
-    ctx: typer.Context, order: Annotated[str, typer.Argument(help="CHANNEL/EXTERNAL_ID.")]
+    ctx: typer.Context,
+    order: Annotated[
+        str | None, typer.Argument(metavar="[ORDER]", help="CHANNEL/EXTERNAL_ID.", show_default=False)
+    ] = None,
+    *,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every order on hold (narrow with the filters).")
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why you release them: kept in the audit log.")
+    ] = None,
+    hold_reason: Annotated[
+        str | None,
+        typer.Option(help=f"With --all: only orders held for this reason ({', '.join(HOLD_CODES)})."),
+    ] = None,
+    channel: Annotated[str | None, typer.Option(help="With --all: only orders of this channel.")] = None,
+    by: Annotated[str, typer.Option(help="Who releases them (name or system), for the audit log.")] = "cli",
 ) -> None:
-    """Send an order on hold back to validation and routing (after fixing what held it)."""
+    """Send orders on hold back to validation and routing (after fixing what held them).
+
+    One order by CHANNEL/EXTERNAL_ID, or --all with --reason (and --hold-reason, --channel).
+    Exit 4 when no order on hold matches --all.
+    """
+    if (order is None) == (not every):
+        raise ConfigError("give one ORDER, or --all")
     app_ctx = app_context(ctx)
-    with app_ctx.engine.connect() as conn:
-        row = find_order(conn, order)
-    release_hold(app_ctx.engine, row.id)
-    out.print(f"{row.channel}/{row.external_id}: released; it is routed again on the next pass")
+    if order is not None:
+        if hold_reason or channel:
+            raise ConfigError("--hold-reason and --channel go with --all, not with one ORDER")
+        with app_ctx.engine.connect() as conn:
+            row = find_order(conn, order)
+        release_order(app_ctx.engine, row.id, note=reason, actor=by)
+        out.print(f"{row.channel}/{row.external_id}: released; it is routed again on the next pass")
+        return
+    if not reason or not reason.strip():
+        raise ConfigError("--all needs --reason TEXT: why these orders may go on (kept in the audit log)")
+    try:
+        reason_start(hold_reason)
+    except ValueError as exc:
+        raise ConfigError(f"--hold-reason: {exc}") from None
+    released = release_held(app_ctx.engine, note=reason, actor=by, code=hold_reason, channel=channel)
+    if not released:
+        out.print("no order on hold matches", markup=False)
+        raise typer.Exit(_nothing_to_do())
+    out.print(f"released {released:,} order(s); they are routed again on the next pass", markup=False)
 
 
 @orders_app.command("process")
-def orders_process(ctx: typer.Context) -> None:
-    """Validate, route, allocate and dispatch received orders now."""
+def orders_process(
+    ctx: typer.Context,
+    every: Annotated[bool, typer.Option("--all", help="Run passes until no received order is left.")] = False,
+) -> None:
+    """Validate, route, allocate and dispatch received orders now, 200 a pass (as the service does
+    every 5 seconds)."""
     from erpsync.cli_sync import prepare_store
 
     app_ctx = app_context(ctx)
     prepare_store(app_ctx)
-    stats = process_orders(app_ctx.engine, order_settings(app_ctx.config))
+    settings = order_settings(app_ctx.config)
+    passes: list[ProcessStats] = []
+    while not passes or (every and not passes[-1].done and _progressed(passes[-1])):
+        passes.append(process_orders(app_ctx.engine, settings, limit=PASS_LIMIT))
+    last = passes[-1]
     out.print(
-        f"dispatched {stats.dispatched}, on hold {stats.held}, to route again {stats.retried}"
-        + (f" ({stats.revalidated} held order(s) validated again)" if stats.revalidated else "")
+        f"dispatched {sum(p.dispatched for p in passes)}, on hold {sum(p.held for p in passes)}, "
+        f"to route again {sum(p.retried for p in passes)}"
+        + (f" ({n} held order(s) validated again)" if (n := sum(p.revalidated for p in passes)) else ""),
+        markup=False,
     )
+    if last.taken < last.waiting:
+        taken = sum(p.taken for p in passes)
+        out.print(batch_report("processed", taken, taken + last.waiting - last.taken, "received order(s)"))
+    elif last.more_held:
+        out.print("more held orders may be ready to go back to validation — run again or pass --all")
+
+
+def _progressed(stats: ProcessStats) -> bool:
+    """Whether a pass changed anything (a pass whose orders all lost their stock meanwhile did not)."""
+    return bool(stats.dispatched or stats.held or stats.revalidated)
 
 
 @orders_app.command("return")
@@ -271,3 +344,10 @@ def dispatch_ship(
     except dispatch.NotAllowed as exc:  # more than is left, or nothing left: the command is wrong
         raise ConfigError(str(exc)) from None
     out.print(f"{number}: parcel {tracking} recorded; order is {status}")
+
+
+def _nothing_to_do() -> int:
+    """The exit code for "nothing to do" (imported here: ``erpsync.cli`` imports this module)."""
+    from erpsync.cli import EXIT_NOTHING
+
+    return EXIT_NOTHING

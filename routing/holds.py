@@ -36,6 +36,20 @@ from store.models import Location, OrderLine, Product, SalesOrder, SkuBinding, S
 UNKNOWN_SKU = "unknown SKU"
 #: routing holds that stock can clear: no_location says the fallback could not ship it either
 ROUTING_HOLDS = ("no_stock", "no_location")
+#: the starts of the other hold reasons ``routing.process`` writes (validation)
+AWAITING_PAYMENT = "awaiting payment"
+INCOMPLETE_ADDRESS = "ship-to address incomplete"
+TOTAL_MISMATCH = "order total "
+NEGATIVE_TOTAL = "negative order total"
+#: each hold's code (``erpsync orders release --hold-reason CODE``) and the start of its reasons
+HOLD_CODES = {
+    "awaiting_payment": AWAITING_PAYMENT,
+    "incomplete_address": INCOMPLETE_ADDRESS,
+    "unknown_sku": f"{UNKNOWN_SKU}:",
+    "total_mismatch": TOTAL_MISMATCH,
+    "negative_total": NEGATIVE_TOTAL,
+    **{hold: f"{hold}:" for hold in ROUTING_HOLDS},
+}
 #: prices keep four decimals (DECIMAL(18,4)), as when an order is imported
 PRICE_STEP = Decimal("0.0001")
 log = structlog.get_logger("erpsync.orders")

@@ -32,7 +32,15 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from mapping.records import utcnow
 from routing.dispatch import queue_send
 from routing.engine import Decision, OrderLineToRoute, OrderToRoute, Place, RoutingPolicy, route
-from routing.holds import UNKNOWN_SKU, revalidate_held
+from routing.holds import (
+    AWAITING_PAYMENT,
+    INCOMPLETE_ADDRESS,
+    NEGATIVE_TOTAL,
+    TOTAL_MISMATCH,
+    UNKNOWN_SKU,
+    revalidate_held,
+)
+from routing.order_messages import erp_key
 from store import orders as lifecycle
 from store import stock
 from store.db import retry_on_lock_conflict
@@ -50,6 +58,8 @@ from store.outbox import enqueue
 
 TOPIC = "dispatch.send"
 ERP_TOPIC = "erp.sales_order"
+#: received orders one processing pass takes at most (and held orders it sends back at most)
+PASS_LIMIT = 200
 UNPAID_STATUSES = frozenset({"pending", "unpaid", "wait_buyer_pay", "awaiting_payment"})
 log = structlog.get_logger("erpsync.orders")
 
@@ -74,6 +84,16 @@ class ProcessStats:
     held: int = 0
     retried: int = 0
     revalidated: int = 0  # held orders sent back to validation: what they waited for landed
+    #: received orders this pass took, of those waiting when it started (``limit`` at most)
+    taken: int = 0
+    waiting: int = 0
+    #: the pass sent back as many held orders as it may: more may be waiting for the next one
+    more_held: bool = False
+
+    @property
+    def done(self) -> bool:
+        """Whether the pass left nothing for the next one (received orders, held orders to send back)."""
+        return self.taken >= self.waiting and not self.more_held
 
 
 def load_places(conn: Connection) -> list[Place]:
@@ -126,9 +146,9 @@ def order_to_route(o: Any, lines: Sequence[Any]) -> OrderToRoute:
 def validate(conn: Connection, o: Any, lines: Sequence[Any], settings: OrderSettings) -> str | None:
     """Why the order cannot be allocated yet (a reason a person can act on), or None."""
     if (o.source_status or "").strip().lower() in UNPAID_STATUSES:
-        return f"awaiting payment (channel status {o.source_status})"
+        return f"{AWAITING_PAYMENT} (channel status {o.source_status})"
     if o.ship_to_missing:
-        return f"ship-to address incomplete: missing {o.ship_to_missing}"
+        return f"{INCOMPLETE_ADDRESS}: missing {o.ship_to_missing}"
     skus = {ln.sku for ln in lines}
     known = set(conn.execute(select(Product.sku).where(Product.sku.in_(skus))).scalars())
     if skus - known:
@@ -137,9 +157,9 @@ def validate(conn: Connection, o: Any, lines: Sequence[Any], settings: OrderSett
     total = o.total
     lines_sum = sum((ln.unit_price * ln.qty for ln in lines), Decimal(0))
     if total is not None and lines_sum and abs(total - lines_sum) > lines_sum * settings.total_tolerance:
-        return f"order total {total} {o.currency} does not match its lines ({lines_sum})"
+        return f"{TOTAL_MISMATCH}{total} {o.currency} does not match its lines ({lines_sum})"
     if total is not None and total < 0:
-        return f"negative order total {total}"
+        return f"{NEGATIVE_TOTAL} {total}"
     return None
 
 
@@ -223,19 +243,22 @@ def _one(engine: Engine, order_id: int, settings: OrderSettings, places: list[Pl
             return "retried"
         lifecycle.transition(conn, order_id, lifecycle.DISPATCHED)
         if settings.erp_connector:
-            ref = f"{order.channel}/{order.external_id}"
             enqueue(
                 conn,
                 ERP_TOPIC,
-                f"{ERP_TOPIC}:{settings.erp_connector}:{ref}",
+                erp_key(settings.erp_connector, order.channel, order.external_id),
                 {"order_id": order_id},
                 partition=settings.erp_connector,
             )
         return "dispatched"
 
 
-def process_orders(engine: Engine, settings: OrderSettings, *, limit: int = 200) -> ProcessStats:
-    """Validate, route, allocate and dispatch up to ``limit`` received orders, oldest first."""
+def process_orders(engine: Engine, settings: OrderSettings, *, limit: int = PASS_LIMIT) -> ProcessStats:
+    """Validate, route, allocate and dispatch up to ``limit`` received orders, oldest first.
+
+    Up to ``limit`` held orders whose cause has landed go back to ``received`` first. The stats
+    say how many received orders were waiting and how many this pass took (``done``: all).
+    """
     revalidated = revalidate_held(engine, limit=limit)
     with engine.connect() as conn:
         ids = list(
@@ -246,8 +269,11 @@ def process_orders(engine: Engine, settings: OrderSettings, *, limit: int = 200)
                 .limit(limit)
             ).scalars()
         )
+        waiting = len(ids) if len(ids) < limit else lifecycle.count_orders(conn, status=lifecycle.RECEIVED)
         places = load_places(conn)
-    stats = ProcessStats(revalidated=revalidated)
+    stats = ProcessStats(
+        revalidated=revalidated, taken=len(ids), waiting=waiting, more_held=revalidated >= limit
+    )
     for order_id in ids:
         outcome = retry_on_lock_conflict(partial(_one, engine, order_id, settings, places))
         if outcome == "dispatched":
@@ -257,12 +283,6 @@ def process_orders(engine: Engine, settings: OrderSettings, *, limit: int = 200)
         elif outcome == "retried":
             stats.retried += 1
     return stats
-
-
-def release_hold(engine: Engine, order_id: int) -> None:
-    """A person fixed what held the order: validate and route it again."""
-    with engine.begin() as conn:
-        lifecycle.transition(conn, order_id, lifecycle.RECEIVED)
 
 
 def count_by_status(conn: Connection) -> dict[str, int]:

@@ -12,13 +12,19 @@ order back to ``received`` so it is validated and routed again — by a person, 
 cause has landed since (``routing.holds``), many at once with ``lock_held`` + ``requeue_held``.
 ``transition`` checks the move under the row lock and raises ``IllegalTransition`` naming the
 order and both states.
+
+Read queries for the CLI: ``list_orders`` / ``count_orders`` (a page of orders, newest first),
+``held_orders`` / ``count_held`` (orders on hold, by the start of their reason and by channel,
+oldest first, a page at a time).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from mapping.errors import ErpsyncError
 from mapping.records import utcnow
@@ -96,3 +102,75 @@ def requeue_held(conn: Connection, order_ids: Sequence[int]) -> None:
         .where(SalesOrder.id.in_(order_ids), SalesOrder.status == ON_HOLD)
         .values(status=RECEIVED, hold_reason=None, updated_at=utcnow())
     )
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    """One row of ``orders list``."""
+
+    id: int
+    channel: str
+    external_id: str
+    status: str
+    ship_region: str | None
+    hold_reason: str | None
+    change_note: str | None
+
+
+def list_orders(conn: Connection, *, status: str | None = None, limit: int = 50) -> list[OrderSummary]:
+    """Up to ``limit`` orders (only those in ``status`` when given), newest first."""
+    query = select(
+        SalesOrder.id,
+        SalesOrder.channel,
+        SalesOrder.external_id,
+        SalesOrder.status,
+        SalesOrder.ship_region,
+        SalesOrder.hold_reason,
+        SalesOrder.change_note,
+    )
+    if status is not None:
+        query = query.where(SalesOrder.status == status)
+    return [OrderSummary(*row) for row in conn.execute(query.order_by(SalesOrder.id.desc()).limit(limit))]
+
+
+def count_orders(conn: Connection, *, status: str | None = None) -> int:
+    """How many orders ``list_orders`` would give without a limit."""
+    query = select(func.count()).select_from(SalesOrder)
+    if status is not None:
+        query = query.where(SalesOrder.status == status)
+    return int(conn.execute(query).scalar_one())
+
+
+def _held(reason_start: str | None, channel: str | None) -> list[ColumnElement[bool]]:
+    found = [SalesOrder.status == ON_HOLD]
+    if reason_start is not None:
+        found.append(SalesOrder.hold_reason.startswith(reason_start, autoescape=True))
+    if channel is not None:
+        found.append(SalesOrder.channel == channel)
+    return found
+
+
+def held_orders(
+    conn: Connection,
+    *,
+    reason_start: str | None = None,
+    channel: str | None = None,
+    after: int = 0,
+    up_to: int | None = None,
+    limit: int = 200,
+) -> list[int]:
+    """Ids of held orders (reason starting ``reason_start``, of ``channel``) above ``after``, oldest first."""
+    query = select(SalesOrder.id).where(SalesOrder.id > after, *_held(reason_start, channel))
+    if up_to is not None:
+        query = query.where(SalesOrder.id <= up_to)
+    return list(conn.execute(query.order_by(SalesOrder.id).limit(limit)).scalars())
+
+
+def count_held(
+    conn: Connection, *, reason_start: str | None = None, channel: str | None = None
+) -> tuple[int, int | None]:
+    """How many orders ``held_orders`` would give without a limit, and the highest id among them."""
+    row = conn.execute(
+        select(func.count(), func.max(SalesOrder.id)).where(*_held(reason_start, channel))
+    ).one()
+    return int(row[0]), row[1]
