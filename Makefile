@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONSTRAINTS := constraints.txt
 # an install is current while pyproject.toml and constraints.txt are unchanged
-INPUTS_SUM := $(shell cat pyproject.toml $(CONSTRAINTS) | cksum | cut -d' ' -f1)
+INPUTS_SUM := $(shell cat pyproject.toml $(CONSTRAINTS) 2>/dev/null | cksum | cut -d" " -f1)
 RUNTIME_STAMP := $(VENV)/.runtime-$(INPUTS_SUM)
 DEV_STAMP := $(VENV)/.dev-$(INPUTS_SUM)
 PIP_INSTALL := $(PY) -m pip install --quiet --constraint $(CONSTRAINTS)
