@@ -142,7 +142,9 @@ channels:
       - {{sku: CUP-010, max: 20}}      # cups: never show more than 20
     push: {{every: 2s}}
     drift: {{every: 5s}}
+"""
 
+ALERTS = """
 alerts:
   language: {language}                 # the texts of alerts and their messages (en or zh-CN)
   destinations:
@@ -187,20 +189,23 @@ def fresh_workdir(workdir: Path = WORKDIR) -> None:
             entry.unlink()
 
 
+def config_text(url: str, language: str | None, workdir: Path = WORKDIR) -> str:
+    """The demo's config for the simulator at ``url``; without ``language``, no ``alerts:`` section."""
+    fields = {
+        "workdir": workdir.as_posix(),
+        "key_file": KEY_FILE,
+        "url": url,
+        "erp_token": ERP_TOKEN,
+        "shop_key": SHOP_KEY,
+        "language": language,
+    }
+    return CONFIG.format(**fields) + (ALERTS.format(**fields) if language else "")
+
+
 def write_demo_files(url: str, language: str, workdir: Path = WORKDIR) -> Path:
-    """Write the config (for the simulator at ``url``) and the SKU bindings; the config's path."""
-    key = demo_key(workdir)
+    """Write the key (once), the config (for the simulator at ``url``) and the SKU bindings; the config."""
+    demo_key(workdir)
     config = workdir / "erpsync.yaml"
-    config.write_text(
-        CONFIG.format(
-            workdir=workdir.as_posix(),
-            key_file=key.name,
-            url=url,
-            erp_token=ERP_TOKEN,
-            shop_key=SHOP_KEY,
-            language=language,
-        ),
-        encoding="utf-8",
-    )
+    config.write_text(config_text(url, language, workdir), encoding="utf-8")
     (workdir / "skus.csv").write_text(SKUS, encoding="utf-8")
     return config
