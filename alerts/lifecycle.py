@@ -4,7 +4,9 @@
 transaction: opens an alert for a new shortage (message ``opened``); on an open one follows the
 current severity but sends a message only when it gets worse (``worse:<severity>``) — the same
 shortage seen again, or easing, sends nothing; resolves it when stock has clearly recovered
-(hysteresis, message ``resolved``).
+(hysteresis, message ``resolved``). While an alert is open its numbers follow the stock, and the
+messages about it still waiting in the outbox are rewritten to match (``notify.refresh_waiting``):
+what a manager receives says what ``erpsync alerts list`` says.
 ``escalate`` re-sends critical alerts nobody acknowledged in time. ``open_key`` is set only
 while an alert is open, and is unique: two workers cannot open the same alert twice.
 """
@@ -18,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from alerts.notify import AlertPolicy, Where, notify
+from alerts.notify import AlertPolicy, Where, notify, refresh_waiting
 from alerts.shortage import RANK, Position, Rule, assess, recovered, rule_for, suggestion
 from store.batching import select_in
 from store.models import Alert, Location
@@ -57,6 +59,7 @@ def apply_findings(
 ) -> Summary:
     """Open, worsen or resolve shortage alerts for ``positions`` (see the module docstring)."""
     summary = Summary()
+    changed: dict[int, dict[str, Any]] = {}  # open alerts whose numbers moved: their waiting messages follow
     current = _open_alerts(conn, [shortage_key(p.sku, p.location) for p in positions])
     loc_ids = dict(conn.execute(select(Location.code, Location.id)).tuples().all())
     for p in positions:
@@ -73,6 +76,7 @@ def apply_findings(
                 "threshold": finding.threshold,
                 "suggestion": suggestion(p, finding, others, rules, policy.hysteresis),
                 "cover_days": None if finding.cover == float("inf") else round(finding.cover, 2),
+                "cover_target": rule.cover_days,
             }
             alert = {
                 "kind": "shortage",
@@ -111,6 +115,8 @@ def apply_findings(
                 )
             else:
                 worse = RANK[finding.severity] > RANK[existing.severity]
+                if details != existing.details or finding.severity != existing.severity:
+                    changed[existing.id] = alert
                 conn.execute(
                     update(Alert)
                     .where(Alert.id == existing.id)
@@ -134,6 +140,7 @@ def apply_findings(
         elif existing is not None and recovered(rule, p, policy.hysteresis):
             _resolve(conn, policy=policy, row=existing, p=p, where=where[p.location], now=now)
             summary.resolved += 1
+    refresh_waiting(conn, policy, changed, now)
     return summary
 
 
@@ -156,6 +163,7 @@ def _resolve(
             "sku": p.sku,
             "location": p.location,
             "subject": f"{p.sku} @ {p.location}",
+            "available": p.available,
             "reason": f"{p.available} available again",
         }
         notify(conn, policy, alert_id=row.id, event="resolved", alert=alert, where=where, now=now)

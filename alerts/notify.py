@@ -11,7 +11,10 @@ partition = destination) keyed ``alert:<id>:<event>:<destination>``: queued once
 once to a receiver that dedupes by that key.
 
 Texts come from templates (English and Simplified Chinese by default, ``alerts.language``); IT
-staff can override them with a folder of ``<event>.<language>.j2`` files.
+staff can override them with a folder of ``<event>.<language>.j2`` files. A template gets the
+alert's fields, ``reason`` and ``what_to_do`` in its language (``alerts.texts``), ``kind_label``,
+``severity_label``, ``event`` and ``alert_id``. ``refresh_waiting`` rewrites the messages not yet
+delivered when an open alert's numbers change.
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
-from sqlalchemy import Connection
+from sqlalchemy import Connection, or_, select, update
 
+from alerts import texts
+from store.batching import select_in
+from store.models import Outbox
 from store.outbox import NewMessage, enqueue_many
 
 TOPIC = "alert.notify"
@@ -114,9 +120,7 @@ _DEFAULTS = {
         "title": "{% if event == 'resolved' %}Resolved: {% elif event.startswith('escalated') %}ESCALATED: "
         "{% endif %}{{ kind_label }} — {{ subject }}",
         "text": "{{ severity|upper }} {{ kind_label }}: {{ subject }}\n{{ reason }}"
-        "{% if suggestion.reorder_qty %}\nWhat to do: reorder {{ suggestion.reorder_qty }} unit(s)"
-        "{% if suggestion.transfer_from %}, or transfer {{ suggestion.transfer_qty }} from "
-        "{{ suggestion.transfer_from }}{% endif %}.{% endif %}"
+        "{% if what_to_do %}\nWhat to do: {{ what_to_do }}.{% endif %}"
         "{% if event == 'resolved' %}\nStock has recovered.{% endif %}"
         "\nAcknowledge: erpsync alerts ack {{ alert_id }}",
     },
@@ -124,9 +128,7 @@ _DEFAULTS = {
         "title": "{% if event == 'resolved' %}已恢复：{% elif event.startswith('escalated') %}【升级】"
         "{% endif %}{{ kind_label }} — {{ subject }}",
         "text": "【{{ severity_label }}】{{ kind_label }}：{{ subject }}\n{{ reason }}"
-        "{% if suggestion.reorder_qty %}\n建议：补货 {{ suggestion.reorder_qty }} 件"
-        "{% if suggestion.transfer_from %}，或从 {{ suggestion.transfer_from }} 调拨 "
-        "{{ suggestion.transfer_qty }} 件{% endif %}。{% endif %}"
+        "{% if what_to_do %}\n建议：{{ what_to_do }}。{% endif %}"
         "{% if event == 'resolved' %}\n库存已恢复。{% endif %}"
         "\n确认：erpsync alerts ack {{ alert_id }}",
     },
@@ -160,7 +162,7 @@ SEVERITY_LABELS = {"warning": "预警", "critical": "严重", "out_of_stock": "�
 
 def render(policy: AlertPolicy, event: str, alert: Mapping[str, Any]) -> dict[str, Any]:
     """The notification (title, text, severity, language) for an alert event."""
-    lang = policy.language if policy.language in _DEFAULTS else "en"
+    lang = texts.language(policy.language)
     env = jinja2.Environment(autoescape=False, undefined=jinja2.ChainableUndefined)  # noqa: S701 - plain text
     context = {
         **alert,
@@ -168,6 +170,8 @@ def render(policy: AlertPolicy, event: str, alert: Mapping[str, Any]) -> dict[st
         "kind_label": KIND_LABELS[lang].get(alert["kind"], alert["kind"]),
         "severity_label": SEVERITY_LABELS.get(alert["severity"], alert["severity"]),
         "suggestion": alert.get("suggestion") or {},
+        "reason": texts.reason(alert["kind"], alert["severity"], alert, lang, resolved=event == "resolved"),
+        "what_to_do": "" if event == "resolved" else texts.what_to_do(alert, lang),
     }
     parts = {}
     for part in ("title", "text"):
@@ -227,4 +231,54 @@ def notify(
     )
 
 
-__all__ = ["TOPIC", "AlertPolicy", "Quiet", "RouteRule", "Where", "destinations_for", "notify", "render"]
+def refresh_waiting(
+    conn: Connection, policy: AlertPolicy, alerts: Mapping[int, Mapping[str, Any]], now: datetime
+) -> int:
+    """Rewrite the messages still waiting about ``alerts`` (by id) with what each alert says now.
+
+    A message that was not delivered yet (its destination is down, or quiet hours hold it) would
+    otherwise go out with the numbers of the moment it was queued, while ``alerts list`` shows
+    today's. A message being delivered (claimed) or already delivered is left as it is; its key,
+    event and destination never change. Returns how many were rewritten.
+    """
+    if not alerts:
+        return 0
+    unclaimed = or_(Outbox.claimed_until.is_(None), Outbox.claimed_until <= now)
+    waiting = select_in(
+        conn,
+        lambda part: select(Outbox.id, Outbox.key, Outbox.payload).where(
+            Outbox.topic == TOPIC,
+            or_(*(Outbox.key.startswith(f"alert:{alert_id}:", autoescape=True) for alert_id in part)),
+            Outbox.delivered_at.is_(None),
+            Outbox.failed_at.is_(None),
+            unclaimed,
+        ),
+        sorted(alerts),
+    )
+    rewritten = 0
+    for row in waiting:
+        _, alert_id, event = row.key.split(":", 3)[:3]
+        if event == "resolved":
+            continue
+        message = render(policy, event, {**alerts[int(alert_id)], "alert_id": int(alert_id)})
+        payload = {**message, "mention": (row.payload or {}).get("mention", [])}
+        if payload != row.payload:
+            rewritten += conn.execute(
+                update(Outbox)
+                .where(Outbox.id == row.id, Outbox.delivered_at.is_(None), unclaimed)
+                .values(payload=payload)
+            ).rowcount
+    return rewritten
+
+
+__all__ = [
+    "TOPIC",
+    "AlertPolicy",
+    "Quiet",
+    "RouteRule",
+    "Where",
+    "destinations_for",
+    "notify",
+    "refresh_waiting",
+    "render",
+]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import threading
@@ -22,12 +21,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from cryptography.fernet import Fernet
-
 from config import load_config
-from erpsync.demo import CONFIG
+from erpsync.demo_files import config_text, demo_key
 from erpsync.service import build_service
-from erpsync.simulator import ERP_TOKEN, SHOP_KEY, Simulator
+from erpsync.simulator import Simulator
 from erpsync.wiring import location_specs
 from store.db import make_engine
 from store.locations import apply_locations
@@ -64,10 +61,8 @@ def main() -> None:
     sim = Simulator(tick=3600).start()
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    os.environ.update(
-        DEMO_ERP_TOKEN=ERP_TOKEN, DEMO_SHOP_KEY=SHOP_KEY, DEMO_ENCRYPTION_KEY=Fernet.generate_key().decode()
-    )
-    text = CONFIG.format(workdir=work, url=sim.url).replace("every: 2s", f"every: {args.poll:g}s")
+    demo_key(work)
+    text = config_text(sim.url, None, work).replace("every: 2s", f"every: {args.poll:g}s")
     text += ALERTS.format(hook=f"http://127.0.0.1:{receiver.server_address[1]}/alerts")
     (work / "erpsync.yaml").write_text(text, encoding="utf-8")
     cfg = load_config(work / "erpsync.yaml")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -269,23 +270,67 @@ class ApiConfig(_Section):
 
 
 class SecurityConfig(_Section):
-    """``encryption_key``: the Fernet key that encrypts personal data (names, addresses) at rest."""
+    """``encryption_key``: the Fernet key that encrypts personal data (names, addresses) at rest.
+
+    Give the key itself (``${ERPSYNC_ENCRYPTION_KEY}``) or ``encryption_key_file``: a file holding it
+    (one line; keep it mode 0600), read when the config is loaded — a relative path is relative to the
+    working directory, like the SQLite database. Either way the key ends up in ``encryption_key``.
+    """
 
     encryption_key: SecretStr | None = None
+    encryption_key_file: Path | None = None
 
     @field_validator("encryption_key")
     @classmethod
     def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        try:
-            Fernet(value.get_secret_value().encode())
-        except ValueError:
-            raise ValueError(
-                "encryption_key must be a Fernet key (32 url-safe base64-encoded bytes); generate one with: "
-                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
-            ) from None
+        if value is not None:
+            _check_fernet_key(value.get_secret_value(), "encryption_key")
         return value
+
+    @field_validator("encryption_key_file")
+    @classmethod
+    def _readable_key_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            _read_key_file(value)
+        return value
+
+    @model_validator(mode="after")
+    def _key_from_file(self) -> SecurityConfig:
+        if self.encryption_key_file is None:
+            return self
+        if self.encryption_key is not None:
+            raise ValueError("give encryption_key or encryption_key_file, not both")
+        return self.model_copy(update={"encryption_key": _read_key_file(self.encryption_key_file)})
+
+
+_NEW_KEY_HINT = (
+    "generate one with: python -c 'from cryptography.fernet import Fernet; "
+    "print(Fernet.generate_key().decode())'"
+)
+
+
+def _check_fernet_key(text: str, what: str) -> None:
+    try:
+        Fernet(text.encode())
+    except ValueError:
+        raise ValueError(
+            f"{what} must be a Fernet key (32 url-safe base64-encoded bytes); {_NEW_KEY_HINT}"
+        ) from None
+
+
+def _read_key_file(path: Path) -> SecretStr:
+    """Return the key held in ``path``; ValueError naming the file (never its content) otherwise."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(1024)  # a key is 44 characters: never read a large file or a device whole
+    except OSError as exc:
+        raise ValueError(f"cannot read the key file {path}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        text = ""
+    _check_fernet_key(text, f"the key file {path}")
+    return SecretStr(text)
 
 
 class ErpsyncConfig(_Section):

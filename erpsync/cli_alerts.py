@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from sqlalchemy import select
 
+from alerts import texts
 from alerts.evaluate import evaluate
 from alerts.lifecycle import acknowledge, mute
 from config import parse_duration
@@ -31,9 +32,15 @@ def register(app: typer.Typer) -> None:
 def alerts_list(
     ctx: typer.Context,
     state: Annotated[str, typer.Option(help="open, acknowledged, resolved or all.")] = "open",
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(help="Only alerts of this kind (shortage, drift, unmapped_sku...); repeatable."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
 ) -> None:
-    """Alerts with their severity, what they are about and what to do."""
+    """Alerts with their severity, what they are about and what to do (in alerts.language)."""
+    app_ctx = app_context(ctx)
+    lang = app_ctx.config.alerts.language
     query = (
         select(
             Alert.id,
@@ -51,15 +58,13 @@ def alerts_list(
     )
     if state != "all":
         query = query.where(Alert.state == state)
-    with app_context(ctx).engine.connect() as conn:
+    if kind:
+        query = query.where(Alert.kind.in_(kind))
+    with app_ctx.engine.connect() as conn:
         rows = conn.execute(query).all()
     table = Table("id", "kind", "severity", "state", "about", "reason", "what to do", "opened")
     for r in rows:
         d = r.details or {}
-        s = d.get("suggestion") or {}
-        todo = f"reorder {s['reorder_qty']}" if s.get("reorder_qty") else ""
-        if s.get("transfer_from"):
-            todo += f"; or transfer {s['transfer_qty']} from {s['transfer_from']}"
         about = f"{r.sku} @ {r.code}" if r.sku else d.get("subject", "")
         table.add_row(
             str(r.id),
@@ -67,8 +72,8 @@ def alerts_list(
             r.severity,
             r.state,
             about,
-            d.get("reason", ""),
-            todo,
+            texts.reason(r.kind, r.severity, d, lang),
+            texts.what_to_do(d, lang),
             f"{r.opened_at:%Y-%m-%d %H:%M}",
         )
     out.print(table if rows else "no alerts")
@@ -77,8 +82,14 @@ def alerts_list(
 @alerts_app.command("show")
 def alerts_show(ctx: typer.Context, alert_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """One alert and the messages sent (or waiting) about it."""
-    with app_context(ctx).engine.connect() as conn:
-        row = conn.execute(select(Alert.__table__).where(Alert.id == alert_id)).first()
+    app_ctx = app_context(ctx)
+    lang = app_ctx.config.alerts.language
+    with app_ctx.engine.connect() as conn:
+        row = conn.execute(
+            select(Alert.__table__, Location.code)
+            .outerjoin(Location, Location.id == Alert.location_id)
+            .where(Alert.id == alert_id)
+        ).first()
         if row is None:
             raise ConfigError(f"no alert {alert_id}; see `erpsync alerts list --state all`")
         sent = conn.execute(
@@ -86,9 +97,10 @@ def alerts_show(ctx: typer.Context, alert_id: Annotated[int, typer.Argument(meta
             .where(Outbox.key.like(f"alert:{alert_id}:%"))
             .order_by(Outbox.id)
         ).all()
+    d = row.details or {}
     out.print(f"alert {row.id}: {row.kind} {row.severity}, {row.state}", markup=False)
-    for key, value in (row.details or {}).items():
-        out.print(f"  {key}: {value}", markup=False)
+    for label, value in _facts(row, d, lang):
+        out.print(f"  {label}: {value}", markup=False)
     for m in sent:
         when = (
             f"sent {m.delivered_at:%Y-%m-%d %H:%M}"
@@ -98,6 +110,23 @@ def alerts_show(ctx: typer.Context, alert_id: Annotated[int, typer.Argument(meta
         event = m.key.split(":")[2]
         out.print(f"\n→ {m.partition_key} [{event}] {when}", markup=False)
         out.print(f"{m.payload['title']}\n{m.payload['text']}", markup=False)
+
+
+def _facts(row: Any, d: dict[str, Any], lang: str) -> list[tuple[str, object]]:
+    """The alert's details as a person reads them: what, why, what to do, then the numbers."""
+    facts: list[tuple[str, object]] = [
+        ("about", f"{row.sku} @ {row.code}" if row.sku else d.get("subject", "")),
+        ("reason", texts.reason(row.kind, row.severity, d, lang)),
+    ]
+    todo = texts.what_to_do(d, lang)
+    if todo:
+        facts.append(("what to do", todo))
+    shown = {"subject", "reason", "suggestion"}
+    facts += [
+        (key.replace("_", " "), value) for key, value in d.items() if key not in shown and value is not None
+    ]
+    facts.append(("opened", f"{row.opened_at:%Y-%m-%d %H:%M} UTC"))
+    return facts
 
 
 @alerts_app.command("ack")

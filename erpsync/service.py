@@ -65,9 +65,13 @@ class ChannelPlanner:
 
 def order_tasks(engine: Engine, settings: OrderSettings) -> list[Task]:
     """Orders: route what came in, send recalls, re-send what a warehouse did not acknowledge."""
+    # no start jitter: it reads our own database only, and a jitter longer than 5 s would make
+    # "every 5 s" every 5 to 15 s
     return [
         Task(
-            "orders:process", partial(process_orders, engine, settings), Schedule(every=timedelta(seconds=5))
+            "orders:process",
+            partial(process_orders, engine, settings),
+            Schedule(every=timedelta(seconds=5), jitter=timedelta(0)),
         ),
         Task(
             "dispatch:recalls",

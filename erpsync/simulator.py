@@ -1,6 +1,6 @@
 """A small ERP and a sales channel served over real HTTP on 127.0.0.1, with changing data.
 
-Used by ``make demo`` and ``erpsync simulate`` to show erpsync end to end without any outside
+Used by ``make demo`` (``erpsync.demo``) to show erpsync end to end without any outside
 system. Both speak plain JSON REST, which the generic ``rest`` connector reads:
 
 - ERP (bearer token): ``GET /erp/products?page=N&per_page=M`` (page numbers, ``X-Total-Pages``)

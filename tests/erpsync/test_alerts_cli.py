@@ -48,12 +48,20 @@ def test_check_list_show_ack_mute(config: Path, capsys: pytest.CaptureFixture[st
     assert cli("alerts", "list") == 0
     listed = capsys.readouterr().out
     assert re.search(r"│ 1\s+│ shortage\s+│ critical\s+│ open\s+│ TEA @ DS-GZ", listed)
-    assert "reorder 8; or transfer 8 from WH" in listed
+    # the list says what the message says, in the configured language
+    assert "剩余 2 件（严重阈值 3）" in listed
+    assert "补货 8 件，或从 WH 调拨 8 件" in listed
+    assert cli("alerts", "list", "--kind", "drift") == 0
+    assert capsys.readouterr().out.strip() == "no alerts"
+    assert cli("alerts", "list", "--kind", "drift", "--kind", "shortage") == 0
+    assert "TEA @ DS-GZ" in capsys.readouterr().out
     assert cli("alerts", "show", "1") == 0
     shown = capsys.readouterr().out
     assert "→ south [opened]" in shown
     assert "【严重】缺货预警：TEA @ DS-GZ" in shown
-    assert "建议：补货 8 件，或从 WH 调拨 8 件。" in shown
+    assert "剩余 2 件（严重阈值 3）\n建议：补货 8 件，或从 WH 调拨 8 件。" in shown
+    assert "  what to do: 补货 8 件，或从 WH 调拨 8 件" in shown
+    assert "suggestion" not in shown  # the alert's facts are worded, not dumped
     assert cli("alerts", "ack", "1", "--by", "wang") == 0
     assert "acknowledged" in capsys.readouterr().out
     assert cli("alerts", "mute", "1", "--for", "4h") == 0

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from erpsync.cli import run_cli
-from erpsync.demo import CONFIG, SKUS
-from erpsync.simulator import ERP_TOKEN, SHOP_KEY, Simulator
+from erpsync.demo_files import write_demo_files
+from erpsync.simulator import Simulator
 from store.db import make_engine
 from store.models import OrderLine, Quarantine, SalesOrder, StockLevel, StockMovement, SyncRun
 from tests.connectors.test_connector_registry import PLUGIN_SOURCE, Install
@@ -30,15 +30,9 @@ def sim() -> Iterator[Simulator]:
 
 
 @pytest.fixture
-def config(tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from cryptography.fernet import Fernet
-
-    monkeypatch.setenv("DEMO_ERP_TOKEN", ERP_TOKEN)
-    monkeypatch.setenv("DEMO_SHOP_KEY", SHOP_KEY)
-    monkeypatch.setenv("DEMO_ENCRYPTION_KEY", Fernet.generate_key().decode())
-    path = tmp_path / "erpsync.yaml"
-    path.write_text(CONFIG.format(workdir=tmp_path, url=sim.url), encoding="utf-8")
-    (tmp_path / "skus.csv").write_text(SKUS, encoding="utf-8")
+def config(tmp_path: Path, sim: Simulator) -> Path:
+    """The demo's own config and bindings: it needs nothing from the environment."""
+    path = write_demo_files(sim.url, "en", tmp_path)
     assert run_cli(["-c", str(path), "db", "upgrade"]) == 0
     return path
 
@@ -203,18 +197,9 @@ def test_connectors_list_shows_an_installed_plugin(
 
 
 def test_stock_flows_from_erp_to_the_shop_with_a_rule_limited_sku(
-    tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, sim: Simulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from cryptography.fernet import Fernet
-
-    from erpsync.demo import CHANNELS
-
-    monkeypatch.setenv("DEMO_ERP_TOKEN", ERP_TOKEN)
-    monkeypatch.setenv("DEMO_SHOP_KEY", SHOP_KEY)
-    monkeypatch.setenv("DEMO_ENCRYPTION_KEY", Fernet.generate_key().decode())
-    config = tmp_path / "erpsync.yaml"
-    config.write_text(CONFIG.format(workdir=tmp_path, url=sim.url) + CHANNELS.format(), encoding="utf-8")
-    (tmp_path / "skus.csv").write_text(SKUS, encoding="utf-8")
+    config = write_demo_files(sim.url, "en", tmp_path)
     for args in (["db", "upgrade"], ["mapping", "import-skus", str(tmp_path / "skus.csv")], ["sync", "erp"]):
         assert cli(config, *args) == 0
     capsys.readouterr()

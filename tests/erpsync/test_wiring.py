@@ -98,3 +98,16 @@ def test_a_channel_whose_connector_has_skus_bound_is_shown_only_bound_skus() -> 
     )
     [bound] = channel_policies(load_config_text(text))
     assert (identity.bound, bound.bound) == (False, True)
+
+
+def test_orders_are_processed_every_five_seconds_without_a_jitter_longer_than_that() -> None:
+    from datetime import timedelta
+
+    from erpsync.service import order_tasks
+    from store.db import make_engine
+
+    engine = make_engine("sqlite://")
+    [process] = [t for t in order_tasks(engine, load_config_text(CONFIG)) if t.name == "orders:process"]
+    engine.dispose()
+    assert process.schedule.every == timedelta(seconds=5)
+    assert process.schedule.jitter == timedelta(0)
