@@ -1,7 +1,14 @@
-"""``erpsync orders`` and ``erpsync dispatch``: where orders stand, why they went where they went."""
+"""``erpsync orders`` and ``erpsync dispatch``: where orders stand, why they went where they went.
+
+An order or instruction named on the command line that does not exist, or that cannot take the
+step asked (re-sending a shipped instruction), is a usage error: exit 2 with one line.
+``orders process`` exits 4 when there was nothing to process.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -10,6 +17,7 @@ from sqlalchemy import Connection, or_, select
 
 from erpsync.console import make_console
 from erpsync.context import app_context, key_param
+from erpsync.exits import EXIT_NOTHING
 from erpsync.wiring import order_settings
 from mapping.errors import ConfigError
 from routing import dispatch, shipments
@@ -26,6 +34,15 @@ dispatch_app = typer.Typer(help="Dispatch instructions sent to warehouses.", no_
 def register(app: typer.Typer) -> None:
     app.add_typer(orders_app, name="orders")
     app.add_typer(dispatch_app, name="dispatch")
+
+
+@contextmanager
+def _as_usage_errors() -> Iterator[None]:
+    """An unknown instruction number, or a step it cannot take, is the command's mistake (exit 2)."""
+    try:
+        yield
+    except (dispatch.NotFound, dispatch.NotAllowed) as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def find_order(conn: Connection, ref: str) -> Any:
@@ -140,6 +157,8 @@ def orders_process(ctx: typer.Context) -> None:
         f"dispatched {stats.dispatched}, on hold {stats.held}, to route again {stats.retried}"
         + (f" ({stats.revalidated} held order(s) validated again)" if stats.revalidated else "")
     )
+    if not (stats.dispatched or stats.held or stats.retried or stats.revalidated):
+        raise typer.Exit(EXIT_NOTHING)
 
 
 @orders_app.command("return")
@@ -238,7 +257,8 @@ def dispatch_ack(
     by: Annotated[str, typer.Option(help="Who acknowledges (name or system).")] = "cli",
 ) -> None:
     """Acknowledge an instruction on behalf of its warehouse."""
-    status = dispatch.acknowledge(app_context(ctx).engine, number, by=by)
+    with _as_usage_errors():
+        status = dispatch.acknowledge(app_context(ctx).engine, number, by=by)
     out.print(f"{number}: {status}")
 
 
@@ -247,10 +267,8 @@ def dispatch_resend(
     ctx: typer.Context, number: Annotated[str, typer.Argument(help="Instruction number.")]
 ) -> None:
     """Queue an instruction for delivery again (not once it is shipped or recalled: exit 2)."""
-    try:
+    with _as_usage_errors():
         dispatch.resend(app_context(ctx).engine, number)
-    except dispatch.NotAllowed as exc:
-        raise ConfigError(str(exc)) from None
     out.print(f"{number}: queued again")
 
 
@@ -264,10 +282,8 @@ def dispatch_ship(
 ) -> None:
     """Record a parcel for an instruction (all of it, or the given lines)."""
     lines = _parse_lines(line) if line else None
-    try:
+    with _as_usage_errors():  # more than is left, or nothing left: the command is wrong
         status = shipments.report_shipment(
             app_context(ctx).engine, number, carrier=carrier, tracking_no=tracking, lines=lines
         )
-    except dispatch.NotAllowed as exc:  # more than is left, or nothing left: the command is wrong
-        raise ConfigError(str(exc)) from None
     out.print(f"{number}: parcel {tracking} recorded; order is {status}")
