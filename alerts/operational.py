@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from alerts.notify import AlertPolicy, Where, notify
+from mapping.excerpt import shorten
 from store.models import Alert, DispatchInstruction, Location, Quarantine, StockLevel, SyncRun
 
 
@@ -151,7 +152,7 @@ def sync_conditions(
                     "sync_failing",
                     f"{c}/{s}",
                     "critical",
-                    f"the last {failing_runs} runs failed; latest: {(last[0].error or '')[:200]}",
+                    f"the last {failing_runs} runs failed; latest: {shorten(last[0].error or '', 200)}",
                 )
             )
     last_ok = {

@@ -8,7 +8,8 @@
    document whose aliases expand it beyond ``config.source.MAX_VALUES`` values, or that nests
    too deep, is refused as it is read (see ``config.source``);
 2. replace ``${VAR}`` / ``${VAR:-fallback}`` in string values (``$${`` is a literal ``${``);
-3. let ``$ERPSYNC_DATABASE_URL`` override ``database.url``;
+3. let ``$ERPSYNC_DATABASE_URL`` override ``database.url``: when it is set, the file's
+   ``database.url`` is neither interpolated nor validated (its ``${VAR}`` may be unset);
 4. validate each connector's ``settings`` against the ``Settings`` model of its ``kind``
    (``connectors.registry.connector_class``), the cross references (unique names, location
    parents) and the models of ``config.model``;
@@ -61,6 +62,7 @@ CONFIG_ENV = "ERPSYNC_CONFIG"
 CONFIG_MAX_BYTES_ENV = "ERPSYNC_CONFIG_MAX_BYTES"
 DEFAULT_CONFIG_MAX_BYTES = 1 << 20
 DATABASE_URL_ENV = "ERPSYNC_DATABASE_URL"
+DATABASE_URL_PATH: Loc = ("database", "url")
 DEFAULT_CONFIG_FILE = "erpsync.yaml"
 
 _STRIPPED_PREFIXES = ("Value error, ", "Assertion failed, ")
@@ -138,7 +140,9 @@ def load_config_text(
         from connectors.registry import connector_class
 
         connector_lookup = connector_class
-    parsed = read_yaml(text, filename, env)
+    # the environment's database url wins: the file's is not read at all (its ${VAR} may be unset)
+    verbatim = [DATABASE_URL_PATH] if env.get(DATABASE_URL_ENV) else []
+    parsed = read_yaml(text, filename, env, verbatim=verbatim)
     if parsed.data is None:
         raise _invalid(filename, parsed.problems)
     data = _override_database_url(parsed.data, env)

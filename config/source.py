@@ -22,7 +22,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,8 +104,14 @@ class ParsedYaml:
     unresolved: set[Loc]
 
 
-def read_yaml(text: str, filename: str, env: Mapping[str, str]) -> ParsedYaml:
-    """Return the data of YAML ``text`` with its source map, interpolated from ``env``."""
+def read_yaml(
+    text: str, filename: str, env: Mapping[str, str], *, verbatim: Collection[Loc] = ()
+) -> ParsedYaml:
+    """Return the data of YAML ``text`` with its source map, interpolated from ``env``.
+
+    Strings at the locations in ``verbatim`` are kept as written, ``${VAR}`` and all: the caller
+    replaces them with a value from elsewhere, so an unset variable there is no problem.
+    """
     loader = yaml.SafeLoader(text)
     try:
         try:
@@ -115,7 +121,7 @@ def read_yaml(text: str, filename: str, env: Mapping[str, str]) -> ParsedYaml:
         except RecursionError:  # PyYAML composes nested collections recursively
             message = "collections nest too deep to read (a YAML bomb?)"
             return ParsedYaml(None, SourceMap(), [Problem(loader.line + 1, "(yaml syntax)", message)], set())
-        builder = _Builder(loader, env)
+        builder = _Builder(loader, env, frozenset(verbatim))
         try:
             data = {} if root is None else builder.build(root, ())
         except RecursionError:
@@ -148,9 +154,10 @@ def _syntax_problem(exc: yaml.YAMLError, text: str) -> Problem:
 class _Builder:
     """Builds plain data from a composed node tree, recording lines and problems on the way."""
 
-    def __init__(self, loader: yaml.SafeLoader, env: Mapping[str, str]) -> None:
+    def __init__(self, loader: yaml.SafeLoader, env: Mapping[str, str], verbatim: frozenset[Loc]) -> None:
         self.loader = loader
         self.env = env
+        self.verbatim = verbatim
         self.source = SourceMap()
         self.problems: list[Problem] = []
         self.unresolved: set[Loc] = set()
@@ -200,7 +207,7 @@ class _Builder:
             # PyYAML's own conversions fail this way on e.g. "!!int abc" or "!!bool maybe"
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             return self._unreadable(loc, f"the value cannot be read as {tag}")
-        if not isinstance(value, str):
+        if not isinstance(value, str) or loc in self.verbatim:
             return value
         try:
             return interpolate(value, self.env)

@@ -43,6 +43,7 @@ from requests.auth import AuthBase, HTTPBasicAuth
 from connectors.ratelimit import TokenBucket
 from connectors.redact import redact_text, redact_url, register_secret
 from mapping.errors import AuthError, PermanentError, RetriableError
+from mapping.excerpt import shorten
 
 log = structlog.get_logger(__name__)
 
@@ -119,7 +120,7 @@ def _excerpt(response: requests.Response) -> str:
     # Redact before cutting, so a secret cut in half cannot slip through unrecognised.
     text = redact_text(response.text[: EXCERPT_CHARS * 20])
     text = " ".join(text.split())
-    return text[:EXCERPT_CHARS] + ("…" if len(text) > EXCERPT_CHARS else "")
+    return shorten(text, EXCERPT_CHARS)
 
 
 class _RetryAfterOrBackoff(tenacity.wait.wait_base):
@@ -273,7 +274,7 @@ class HttpClient:
             log.debug(
                 "http.error", connector=self.connector, method=method, url=redact_url(url), attempt=attempt
             )
-            detail = redact_text(str(exc))[:EXCERPT_CHARS]
+            detail = shorten(redact_text(str(exc)), EXCERPT_CHARS)
             raise RetriableError(
                 f"{method} {redact_url(url)} failed: {type(exc).__name__}: {detail}", connector=self.connector
             ) from None

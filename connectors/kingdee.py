@@ -65,6 +65,7 @@ from connectors.http import HttpClient
 from connectors.paginate import DEFAULT_MAX_PAGES, PageLoop
 from connectors.redact import redact_text, register_secret
 from mapping.errors import AuthError, ConnectorError, PermanentError, RetriableError
+from mapping.excerpt import shorten
 
 #: the XOR key of SDK 8.x (``x-kdapi-secpwd`` replaces it)
 SDK_XOR_KEY = "0054f397c6234378b09ca7d3e5debce7"
@@ -226,7 +227,7 @@ def status_error(op: str, status: Mapping[str, Any]) -> ConnectorError:
         for e in errors
         if isinstance(e, dict)
     )
-    text = f"Kingdee {op} failed (MsgCode {code}): {redact_text(said)[:300] or 'no message'}"
+    text = f"Kingdee {op} failed (MsgCode {code}): {shorten(redact_text(said), 300) or 'no message'}"
     return AuthError(text) if code == 1 else PermanentError(text)
 
 
@@ -332,7 +333,7 @@ class KingdeeConnector(Connector):
         response = self.http.request("POST", service, json=body)
         text = response.text.lstrip()
         if text.startswith("response_error:"):
-            said = redact_text(text.removeprefix("response_error:").strip())[:300]
+            said = shorten(redact_text(text.removeprefix("response_error:").strip()), 300)
             error = RetriableError if _TIMEOUT.search(said) else PermanentError
             raise error(f"Kingdee {service.split('.')[-3]} failed: {said}")
         return self.http.json_of(response)
@@ -348,7 +349,7 @@ class KingdeeConnector(Connector):
         reply = reply if isinstance(reply, dict) else {}
         session = reply.get("KDSVCSessionId")
         if reply.get("LoginResultType") != 1 or not isinstance(session, str) or not session:
-            said = redact_text(str(reply.get("Message") or "no message"))[:300]
+            said = shorten(redact_text(str(reply.get("Message") or "no message")), 300)
             raise AuthError(f"Kingdee LoginBySign refused {cfg.username!r} on {cfg.acct_id}: {said}")
         register_secret(session)
         self.auth.session_id = session

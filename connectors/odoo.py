@@ -61,6 +61,7 @@ from connectors.http import BearerAuth, HttpClient
 from connectors.paginate import DEFAULT_MAX_PAGES, PageLoop
 from connectors.redact import redact_text, register_secret
 from mapping.errors import AuthError, ConnectorError, PermanentError, RetriableError
+from mapping.excerpt import shorten
 
 Row = dict[str, Any]
 
@@ -106,7 +107,7 @@ def rpc_error(error: Mapping[str, Any]) -> ConnectorError:
     """The erpsync error for a JSON-RPC ``error`` member, by the exception name in ``data.name``."""
     data: Mapping[str, Any] = error["data"] if isinstance(error.get("data"), Mapping) else {}
     name = str(data.get("name") or error.get("message") or "unknown error")
-    detail = redact_text(str(data.get("message") or "")).strip()[:300]
+    detail = shorten(redact_text(str(data.get("message") or "")).strip(), 300)
     text = f"Odoo refused the call: {name}" + (f": {detail}" if detail else "")
     short = name.rsplit(".", 1)[-1]
     if short in _AUTH:

@@ -59,6 +59,7 @@ from connectors.paginate import AnyPaginator, Fetch, JmesPath, NoPaginator, Requ
 from connectors.ratelimit import TokenBucket
 from connectors.redact import is_sensitive_key, redact_text, register_secret
 from mapping.errors import PermanentError
+from mapping.excerpt import shorten
 
 _T = TypeVar("_T")
 
@@ -134,7 +135,7 @@ class ErrorAnswer(ConnectorSettings):
         said = jmespath.search(self.message, body) if self.message else None
         text = f"code {code}" if code is not None else ""
         text += (": " if text else "") + (str(said) if said not in (None, "") else "no message")
-        return redact_text(text)[:300]
+        return shorten(redact_text(text), 300)
 
 
 def _truthy(value: Any) -> bool:

@@ -70,6 +70,7 @@ from connectors.base import Connector, ConnectorSettings, Page, Stream
 from connectors.cursors import MaxCursor
 from connectors.redact import redact_text, register_secret
 from mapping.errors import AuthError, ConfigError, ConnectorError, PermanentError, RetriableError
+from mapping.excerpt import shorten
 
 # comments and quoted text (literals, quoted identifiers), which the query check looks past
 _QUOTED = re.compile(
@@ -230,7 +231,7 @@ def db_error(exc: DBAPIError, connector: str, stream: str | None) -> ConnectorEr
     """The connector error a driver error stands for, with the database's message (secrets masked)."""
     kind = _error_kind(exc)
     lines = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
-    said = redact_text(lines[0][:500])
+    said = shorten(redact_text(lines[0]), 500)
     if kind is AuthError:
         return AuthError(f"the database refused the login: {said}", connector=connector, stream=stream)
     if kind is RetriableError:

@@ -48,6 +48,7 @@ from connectors.paginate import DEFAULT_MAX_PAGES, PageLoop
 from connectors.redact import redact_text, register_secret
 from connectors.tryton_sales import TrytonSales, sale_line
 from mapping.errors import AuthError, ConnectorError, PermanentError, RetriableError
+from mapping.excerpt import shorten
 
 _DT = ("year", "month", "day", "hour", "minute", "second", "microsecond")
 # a name change writes the template, not the product
@@ -82,12 +83,12 @@ def rpc_error(method: str, error: Any) -> ConnectorError:
     """The erpsync error for a JSON-RPC ``error`` member, ``[name, [message, ...]]``."""
     name, detail = [*error, None][:2] if isinstance(error, list) and error else (error, None)
     text = str(detail[0] if isinstance(detail, list) and detail else detail or name)
-    message = f"{method}: {redact_text(text)[:300]}"
+    message = f"{method}: {shorten(redact_text(text), 300)}"
     if name in ("UserError", "UserWarning"):
         return AuthError(message) if "not allowed" in text else PermanentError(message)
     if name == "ConcurrencyException":
         return RetriableError(message, hint="re-read the records and try again")
-    return RetriableError(f"{method} failed on the server: {redact_text(str(name))[:200]}")
+    return RetriableError(f"{method} failed on the server: {shorten(redact_text(str(name)), 200)}")
 
 
 def whole(quantity: float | None) -> int | float:

@@ -3,8 +3,10 @@
 ``ApiServer(app, "127.0.0.1:8787")``: ``start()`` returns once the socket listens (port ``0``
 picks a free one; ``url`` then tells which), ``stop()`` asks uvicorn to finish the requests in
 flight and joins the thread. ``start()`` raises ``ConfigError`` when ``listen`` is not
-``host:port`` or uvicorn cannot listen there (port taken, unknown address). uvicorn logs warnings
-and errors only, through the process's logging set-up (``erpsync.logging``), and no access log.
+``host:port`` or the socket cannot be bound there, with the system's reason (``address already in
+use``, ``permission denied`` for a port below 1024, an unknown address): the socket is bound here,
+before uvicorn gets it, so that the reason is ours to tell. uvicorn logs warnings and errors only,
+through the process's logging set-up (``erpsync.logging``, JSON when asked), and no access log.
 
 >>> server = ApiServer(create_app(engine, tokens), "127.0.0.1:0")
 >>> server.start()
@@ -16,6 +18,9 @@ and errors only, through the process's logging set-up (``erpsync.logging``), and
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import socket
 import threading
 import time
 
@@ -56,12 +61,14 @@ class ApiServer:
         """Start serving; returns when the socket listens. ``ConfigError`` if it cannot."""
         if self._thread is not None:
             return
+        sock = self._bind()
+        # log_config=None: uvicorn's loggers keep the process's handlers (JSON lines when asked)
         config = uvicorn.Config(
-            self.app, host=self.host, port=self.port, log_level="warning", access_log=False
+            self.app, host=self.host, port=self.port, log_level="warning", access_log=False, log_config=None
         )
         server = uvicorn.Server(config)
-        # uvicorn exits the process on a failed bind: keep that inside the thread.
-        thread = threading.Thread(target=_run, args=(server,), name="erpsync-api", daemon=True)
+        # uvicorn exits the process when it cannot start: keep that inside the thread.
+        thread = threading.Thread(target=_run, args=(server, sock), name="erpsync-api", daemon=True)
         thread.start()
         deadline = time.monotonic() + START_TIMEOUT
         while not server.started and thread.is_alive() and time.monotonic() < deadline:
@@ -69,11 +76,25 @@ class ApiServer:
         if not server.started:
             server.should_exit = True
             thread.join(STOP_TIMEOUT)
-            raise ConfigError(
-                f"the api cannot listen on {self.host}:{self.port}",
-                hint="is the port taken by another program? change api.listen in the config",
-            )
+            sock.close()
+            raise ConfigError(f"the api could not start on {self.host}:{self.port}; see the log lines above")
         self._server, self._thread = server, thread
+
+    def _bind(self) -> socket.socket:
+        """A socket listening on host:port; ``ConfigError`` with the system's reason if it cannot."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        try:
+            return socket.create_server((self.host, self.port), family=family)
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            hint = "change api.listen in the config, or pass --no-api"
+            if isinstance(exc, PermissionError):
+                hint = "a port below 1024 needs privileges: " + hint
+            elif exc.errno == errno.EADDRINUSE:
+                hint = "another program (or another copy of erpsync) listens there: stop it, or " + hint
+            raise ConfigError(
+                f"the api cannot listen on {self.host}:{self.port}: {reason.lower()}", hint=hint
+            ) from None
 
     def stop(self) -> None:
         """Stop serving and wait for the thread (at most ``STOP_TIMEOUT`` seconds)."""
@@ -92,9 +113,9 @@ class ApiServer:
         return self.port
 
 
-def _run(server: uvicorn.Server) -> None:
-    with contextlib.suppress(SystemExit):  # a failed bind; start() reports it
-        server.run()
+def _run(server: uvicorn.Server, sock: socket.socket) -> None:
+    with contextlib.suppress(SystemExit):  # uvicorn could not start; start() reports it
+        server.run(sockets=[sock])
 
 
 __all__ = ["ApiServer", "parse_listen"]

@@ -12,6 +12,7 @@ from config import CONFIG_ENV, format_duration
 from connectors.registry import known_kinds
 from erpsync.console import make_console
 from erpsync.context import DEFAULT_CONFIG, app_context
+from erpsync.exits import EXIT_FAILURE
 from mapping.errors import ConfigError
 from store import migrate
 from sync.status import stream_status
@@ -67,8 +68,10 @@ def config_validate(
 
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
-    """Apply every pending migration (creates the schema on an empty database)."""
+    """Apply every pending migration (creates the schema; on MariaDB/MySQL the database too)."""
     engine = app_context(ctx).engine
+    if migrate.ensure_database(engine):
+        out.print(f"created database `{engine.url.database}` (utf8mb4, utf8mb4_bin)", markup=False)
     todo = migrate.pending(engine)
     migrate.upgrade(engine)
     if todo:
@@ -87,7 +90,7 @@ def db_current(ctx: typer.Context) -> None:
     out.print(f"revision: {rev or '(empty database)'}; code head: {migrate.head()}")
     if todo:
         out.print(f"pending: {', '.join(todo)} — run `erpsync db upgrade`", markup=False)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILURE)
 
 
 @connectors_app.command("list")

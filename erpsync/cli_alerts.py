@@ -1,4 +1,8 @@
-"""``erpsync alerts``: shortage and operational alerts, for the people who act on them."""
+"""``erpsync alerts``: shortage and operational alerts, for the people who act on them.
+
+An alert id that names no alert is a usage error (exit 2); acknowledging an alert that is no
+longer open changes nothing (exit 4).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from alerts import texts
 from alerts.evaluate import evaluate
-from alerts.lifecycle import acknowledge, mute
+from alerts.lifecycle import acknowledge, alert_state, mute
 from config import parse_duration
 from erpsync.console import make_console
 from erpsync.context import app_context
+from erpsync.exits import EXIT_NOTHING
 from erpsync.wiring import alert_settings
 from mapping.errors import ConfigError
 from mapping.records import utcnow
@@ -137,10 +142,12 @@ def alerts_ack(
 ) -> None:
     """Take an alert on: it stops escalating (it still resolves by itself)."""
     with app_context(ctx).engine.begin() as conn:
+        state = _known_alert(conn, alert_id)
         done = acknowledge(conn, alert_id, by, utcnow())
-    out.print(
-        f"alert {alert_id}: " + ("acknowledged" if done else "not open (already acknowledged or resolved?)")
-    )
+    if not done:
+        out.print(f"alert {alert_id}: {state} already, nothing to acknowledge")
+        raise typer.Exit(EXIT_NOTHING)
+    out.print(f"alert {alert_id}: acknowledged")
 
 
 @alerts_app.command("mute")
@@ -156,10 +163,17 @@ def alerts_mute(
         raise ConfigError(f"--for: {exc}") from None
     now = utcnow()
     with app_context(ctx).engine.begin() as conn:
-        done = mute(conn, alert_id, now + span, now)
-    out.print(
-        f"alert {alert_id}: " + (f"muted until {now + span:%Y-%m-%d %H:%M} UTC" if done else "no such alert")
-    )
+        _known_alert(conn, alert_id)
+        mute(conn, alert_id, now + span, now)
+    out.print(f"alert {alert_id}: muted until {now + span:%Y-%m-%d %H:%M} UTC")
+
+
+def _known_alert(conn: Connection, alert_id: int) -> str:
+    """The alert's state; ``ConfigError`` (exit 2) when there is no such alert."""
+    state = alert_state(conn, alert_id)
+    if state is None:
+        raise ConfigError(f"no alert {alert_id}; see `erpsync alerts list --state all`")
+    return state
 
 
 @alerts_app.command("check")

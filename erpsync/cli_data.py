@@ -1,4 +1,9 @@
-"""CLI commands for IT staff: quarantined records and the SKU/field mappings."""
+"""CLI commands for IT staff: quarantined records and the SKU/field mappings.
+
+``quarantine retry`` and ``discard`` refuse an id that names no quarantined record (exit 2),
+work on the open records among the ids given, and exit 4 when none of them is open any more;
+``retry`` exits 3 when some records are still refused.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +19,16 @@ from connectors.base import Page
 from erpsync.cli_sync import prepare_store
 from erpsync.console import make_console
 from erpsync.context import app_context
+from erpsync.exits import EXIT_NOTHING, EXIT_PARTIAL
 from erpsync.wiring import build_connector, field_map, plan_streams
 from mapping.errors import ConfigError
+from mapping.excerpt import shorten
 from mapping.pipeline import Mapper, record_key
 from mapping.preview import load_sample, preview
 from mapping.records import RECORD_TYPES
 from mapping.skus import read_bindings_csv
 from store.bindings import save_bindings
+from store.models import Quarantine
 from sync import quarantine
 from sync.engine import run_stream
 
@@ -53,7 +61,7 @@ def quarantine_list(
         )
     table = Table("id", "connector", "stream", "record", "code", "reason", "seen", "last seen", "status")
     for q in rows:
-        reason = q.reason if len(q.reason) <= 70 else q.reason[:69] + "…"
+        reason = shorten(q.reason, 70)
         table.add_row(
             str(q.id),
             q.connector,
@@ -83,21 +91,40 @@ def quarantine_show(ctx: typer.Context, record_id: Annotated[int, typer.Argument
     out.print(json.dumps(q.payload, ensure_ascii=False, indent=2), markup=False)
 
 
+def _open_records(rows: list[Quarantine], ids: list[int]) -> list[Quarantine]:
+    """The open ones among ``rows``; ``ConfigError`` for an id with no row, exit 4 if none is open."""
+    missing = sorted(set(ids) - {q.id for q in rows})
+    if missing:
+        names = ", ".join(map(str, missing))
+        raise ConfigError(f"no quarantined record {names}; see `erpsync quarantine list --status all`")
+    closed = [q for q in rows if q.status != "open"]
+    for q in closed:
+        out.print(f"record {q.id} is {q.status} already: left alone", markup=False)
+    if len(closed) == len(rows):
+        out.print("nothing to do: none of these records is open")
+        raise typer.Exit(EXIT_NOTHING)
+    return [q for q in rows if q.status == "open"]
+
+
 @quarantine_app.command("retry")
 def quarantine_retry(ctx: typer.Context, ids: Annotated[list[int], typer.Argument(metavar="ID...")]) -> None:
     """Map and land quarantined records again (after fixing a binding or the mapping)."""
     app_ctx = app_context(ctx)
-    prepare_store(app_ctx)
     with app_ctx.engine.connect() as conn:
-        rows = quarantine.get_quarantined(conn, ids)
+        rows = _open_records(quarantine.get_quarantined(conn, ids), ids)
+    prepare_store(app_ctx)
     groups: dict[tuple[str, str], list[dict[str, object]]] = {}
     for q in rows:
         groups.setdefault((q.connector, q.stream), []).append(q.payload)
+    refused = 0
     for (connector, stream), payloads in groups.items():
         job = plan_streams(app_ctx.config, connector=connector, stream=stream)[0].job
         result = run_stream(app_ctx.engine, job, pages=[Page(records=payloads)])
         landed = len(payloads) - result.quarantined
+        refused += result.quarantined
         out.print(f"{connector}/{stream}: {landed} landed, {result.quarantined} still refused")
+    if refused:
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 @quarantine_app.command("discard")
@@ -106,7 +133,8 @@ def quarantine_discard(
 ) -> None:
     """Mark quarantined records as needing no action."""
     with app_context(ctx).engine.begin() as conn:
-        count = quarantine.discard(conn, ids)
+        rows = _open_records(quarantine.get_quarantined(conn, ids), ids)
+        count = quarantine.discard(conn, [q.id for q in rows])
     out.print(f"discarded {count} record(s)")
 
 

@@ -1,7 +1,14 @@
-"""``erpsync orders`` and ``erpsync dispatch``: where orders stand, why they went where they went."""
+"""``erpsync orders`` and ``erpsync dispatch``: where orders stand, why they went where they went.
+
+An order or instruction named on the command line that does not exist, or that cannot take the
+step asked (re-sending a shipped instruction), is a usage error: exit 2 with one line.
+``orders process`` exits 4 when there was nothing to process.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -10,6 +17,7 @@ from sqlalchemy import Connection, or_, select
 
 from erpsync.console import batch_report, make_console
 from erpsync.context import app_context, key_param
+from erpsync.exits import EXIT_NOTHING
 from erpsync.wiring import order_settings
 from mapping.errors import ConfigError
 from routing import dispatch, shipments
@@ -37,6 +45,15 @@ dispatch_app = typer.Typer(help="Dispatch instructions sent to warehouses.", no_
 def register(app: typer.Typer) -> None:
     app.add_typer(orders_app, name="orders")
     app.add_typer(dispatch_app, name="dispatch")
+
+
+@contextmanager
+def _as_usage_errors() -> Iterator[None]:
+    """An unknown instruction number, or a step it cannot take, is the command's mistake (exit 2)."""
+    try:
+        yield
+    except (dispatch.NotFound, dispatch.NotAllowed) as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def find_order(conn: Connection, ref: str) -> Any:
@@ -177,7 +194,7 @@ def orders_release(
     released = release_held(app_ctx.engine, note=reason, actor=by, code=hold_reason, channel=channel)
     if not released:
         out.print("no order on hold matches", markup=False)
-        raise typer.Exit(_nothing_to_do())
+        raise typer.Exit(EXIT_NOTHING)
     out.print(f"released {released:,} order(s); they are routed again on the next pass", markup=False)
 
 
@@ -208,6 +225,8 @@ def orders_process(
         out.print(batch_report("processed", taken, taken + last.waiting - last.taken, "received order(s)"))
     elif last.more_held:
         out.print("more held orders may be ready to go back to validation — run again or pass --all")
+    if not any(p.dispatched or p.held or p.retried or p.revalidated for p in passes):
+        raise typer.Exit(EXIT_NOTHING)
 
 
 def _progressed(stats: ProcessStats) -> bool:
@@ -311,7 +330,8 @@ def dispatch_ack(
     by: Annotated[str, typer.Option(help="Who acknowledges (name or system).")] = "cli",
 ) -> None:
     """Acknowledge an instruction on behalf of its warehouse."""
-    status = dispatch.acknowledge(app_context(ctx).engine, number, by=by)
+    with _as_usage_errors():
+        status = dispatch.acknowledge(app_context(ctx).engine, number, by=by)
     out.print(f"{number}: {status}")
 
 
@@ -320,10 +340,8 @@ def dispatch_resend(
     ctx: typer.Context, number: Annotated[str, typer.Argument(help="Instruction number.")]
 ) -> None:
     """Queue an instruction for delivery again (not once it is shipped or recalled: exit 2)."""
-    try:
+    with _as_usage_errors():
         dispatch.resend(app_context(ctx).engine, number)
-    except dispatch.NotAllowed as exc:
-        raise ConfigError(str(exc)) from None
     out.print(f"{number}: queued again")
 
 
@@ -337,17 +355,8 @@ def dispatch_ship(
 ) -> None:
     """Record a parcel for an instruction (all of it, or the given lines)."""
     lines = _parse_lines(line) if line else None
-    try:
+    with _as_usage_errors():  # more than is left, or nothing left: the command is wrong
         status = shipments.report_shipment(
             app_context(ctx).engine, number, carrier=carrier, tracking_no=tracking, lines=lines
         )
-    except dispatch.NotAllowed as exc:  # more than is left, or nothing left: the command is wrong
-        raise ConfigError(str(exc)) from None
     out.print(f"{number}: parcel {tracking} recorded; order is {status}")
-
-
-def _nothing_to_do() -> int:
-    """The exit code for "nothing to do" (imported here: ``erpsync.cli`` imports this module)."""
-    from erpsync.cli import EXIT_NOTHING
-
-    return EXIT_NOTHING

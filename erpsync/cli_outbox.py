@@ -17,6 +17,7 @@ from rich.table import Table
 
 from erpsync.console import batch_report, make_console
 from erpsync.context import app_context
+from erpsync.exits import EXIT_NOTHING
 from mapping.errors import ConfigError
 from routing.order_messages import excerpt
 from store import outbox_queries as queries
@@ -136,7 +137,7 @@ def outbox_retry(
         total = queries.count_messages(conn, topic=topic, status="failed")
     if total == 0:
         out.print("no failed messages" + (f" in topic {topic}" if topic else ""), markup=False)
-        raise typer.Exit(_nothing_to_do())
+        raise typer.Exit(EXIT_NOTHING)
     done = queries.requeue_failed(engine, topic=topic, limit=None if every else limit)
     out.print(batch_report("requeued", done, total, "failed message(s)"), markup=False)
 
@@ -154,11 +155,4 @@ def _retry_one(ctx: typer.Context, message_id: int) -> None:
     }[outcome]
     out.print(f"message {message_id} {text}", markup=False)
     if outcome in ("delivered", "claimed"):
-        raise typer.Exit(_nothing_to_do())
-
-
-def _nothing_to_do() -> int:
-    """The exit code for "nothing to do" (imported here: ``erpsync.cli`` imports this module)."""
-    from erpsync.cli import EXIT_NOTHING
-
-    return EXIT_NOTHING
+        raise typer.Exit(EXIT_NOTHING)

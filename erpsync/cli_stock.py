@@ -1,4 +1,9 @@
-"""``erpsync stock``: explain, plan, report, drift and push — stock as managers and IT see it."""
+"""``erpsync stock``: explain, plan, report, drift and push — stock as managers and IT see it.
+
+``stock drift`` exits 1 when a channel shows something else than was pushed; ``stock push`` exits 1
+when some changes could not be delivered (failed, or waiting for a retry), and delivers only stock
+pushes: messages of other topics are left to the service.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from sqlalchemy import Engine, select
 
 from erpsync.console import make_console
 from erpsync.context import AppContext, app_context, key_param
+from erpsync.exits import EXIT_FAILURE
 from erpsync.wiring import channel_policies, stock_channels
 from mapping.csvsafe import csv_writer
 from mapping.errors import ConfigError
@@ -246,7 +252,7 @@ def stock_drift(
     )
     if report.drifts:
         out.print(f"{len(report.drifts)} difference(s)" + ("; corrections queued" if correct else ""))
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILURE)
 
 
 @stock_app.command("push")
@@ -271,6 +277,8 @@ def stock_push(
     out.print(
         f"queued {queued}; delivered {stats.delivered}, to retry {stats.retried}, failed {stats.failed}"
     )
+    if stats.retried or stats.failed:
+        raise typer.Exit(EXIT_FAILURE)
 
 
 __all__ = ["register"]

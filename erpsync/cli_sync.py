@@ -1,4 +1,9 @@
-"""CLI commands that move data: ``sync`` (once, in the foreground) and ``run`` (the service)."""
+"""CLI commands that move data: ``sync`` (once, in the foreground) and ``run`` (the service).
+
+``sync`` exits 0 when every stream ran clean, 3 when they ran but some records were quarantined,
+1 when a stream failed, was held (a shrinking snapshot) or was busy elsewhere, and 2 for an
+unknown connector or stream. It shows a spinner only on a terminal with console logs.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ from rich.table import Table
 
 from erpsync.console import make_console
 from erpsync.context import AppContext, app_context
+from erpsync.exits import EXIT_FAILURE, EXIT_PARTIAL
+from erpsync.logging import json_lines
 from erpsync.service import build_api, build_service
 from erpsync.wiring import location_specs, plan_streams
 from mapping.errors import ConfigError
@@ -85,7 +92,7 @@ def sync_command(
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
         console=make_console(stderr=True),
-        disable=not sys.stderr.isatty(),
+        disable=not sys.stderr.isatty() or json_lines(),  # JSON logs: every line on stderr is JSON
         transient=True,
     ) as progress:
         for item in planned:
@@ -117,8 +124,13 @@ def sync_command(
     for name, r in results:
         if r.status == "held":
             out.print(f"{connector}/{name} held: {r.error}", markup=False)
+    quarantined = sum(r.quarantined for _, r in results)
+    if quarantined:
+        out.print(f"{quarantined} record(s) quarantined: see `erpsync quarantine list`", markup=False)
     if any(r.status != "ok" for _, r in results):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILURE)
+    if quarantined:
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 def run_command(
@@ -143,16 +155,18 @@ def run_command(
     def _on_signal(signum: int, _frame: object) -> None:
         done.set()
 
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     server = build_api(app_ctx.engine, app_ctx.config, service) if api else None
-    service.start()
     if server is not None:
-        server.start()
+        server.start()  # first: a port in use ends the command before any stream has started
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        done.wait(duration)
+        service.start()
+        try:
+            done.wait(duration)
+        finally:
+            service.stop()
     finally:
         if server is not None:
             server.stop()
-        service.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

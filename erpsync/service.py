@@ -144,6 +144,7 @@ def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -
             ERP_TOPIC: ErpOrderHandler(engine, parts.sales_order_sinks, unsealer(cfg)),
         },
         per_partition={TOPIC: max((c.push.batch for c in cfg.channels), default=50), dispatch.SEND_TOPIC: 20},
+        report_unhandled=True,  # it handles every topic erpsync writes: any other is a mistake to report
     )
     background = [lambda stop: worker.run_forever(stop, idle_sleep=0.5)]
     return Service(

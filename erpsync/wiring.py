@@ -104,6 +104,9 @@ def plan_streams(
     planned = []
     for c in chosen:
         instance = build_connector(c)
+        if stream and stream not in instance.streams:
+            known = ", ".join(sorted(instance.streams)) or "none"
+            raise ConfigError(f"connector {c.name!r} has no stream {stream!r} (it offers: {known})")
         names = [stream] if stream else [s for s, conf in c.streams.items() if conf.enabled]
         for name in names:
             fields = field_map(instance, c, name)

@@ -39,6 +39,7 @@ import jmespath.functions
 from jmespath.exceptions import JMESPathError
 from pydantic import ValidationError
 
+from mapping import excerpt
 from mapping.converters import Converter, compile_converters
 from mapping.errors import RecordError
 from mapping.records import Record
@@ -56,9 +57,8 @@ _FUNCTIONS = frozenset(jmespath.functions.Functions.FUNCTION_TABLE)
 
 
 def shorten(value: Any, limit: int = 80) -> str:
-    """Return ``repr(value)`` cut to ``limit`` characters."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Return ``repr(value)`` cut to ``limit`` characters, at a word where there is one."""
+    return excerpt.shorten(repr(value), limit)
 
 
 def format_loc(loc: _Loc) -> str:

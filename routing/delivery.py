@@ -63,6 +63,7 @@ import structlog
 from connectors.http import parse_retry_after
 from connectors.redact import redact_text, redact_url, register_secret
 from mapping.csvsafe import csv_writer
+from mapping.excerpt import shorten
 from routing.signing import request_target, sign, whole_seconds
 from store.outbox import Message
 from sync.outbox import Delivered, Failed, Outcome, Retry
@@ -191,7 +192,7 @@ class DispatchSender:
         if status in (408, 429) or status >= 500:
             after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
             return Retry(what, None if after is None else min(after, MAX_RETRY_AFTER))
-        excerpt = " ".join(redact_text(response.text[: EXCERPT_CHARS * 20]).split())[:EXCERPT_CHARS]
+        excerpt = shorten(" ".join(redact_text(response.text[: EXCERPT_CHARS * 20]).split()), EXCERPT_CHARS)
         return Failed(f"{what}: {excerpt}" if excerpt else what)
 
     def _mail(self, message: Message, target: DeliveryTarget) -> Outcome:
@@ -372,7 +373,7 @@ def send_mail(mail: EmailMessage, smtp: SmtpSettings) -> Outcome:
     except smtplib.SMTPResponseException as exc:
         error = exc.smtp_error
         reply = redact_text(error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error))
-        what = f"SMTP {smtp.host}:{smtp.port} answered {exc.smtp_code} {_one_line(reply)}"[:300]
+        what = shorten(f"SMTP {smtp.host}:{smtp.port} answered {exc.smtp_code} {_one_line(reply)}", 300)
         return Failed(what) if 500 <= exc.smtp_code < 600 else Retry(what)
     except (smtplib.SMTPException, OSError) as exc:
         return Retry(f"SMTP {smtp.host}:{smtp.port} unavailable: {type(exc).__name__}: {exc}")

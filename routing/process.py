@@ -29,6 +29,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from mapping.excerpt import shorten
 from mapping.records import utcnow
 from routing.dispatch import queue_send
 from routing.engine import Decision, OrderLineToRoute, OrderToRoute, Place, RoutingPolicy, route
@@ -230,7 +231,9 @@ def _one(engine: Engine, order_id: int, settings: OrderSettings, places: list[Pl
                 conn,
                 order_id,
                 lifecycle.ON_HOLD,
-                reason=f"{decision.hold_reason}: {decision.steps[-1] if decision.steps else ''}"[:255],
+                reason=shorten(
+                    f"{decision.hold_reason}: {decision.steps[-1] if decision.steps else ''}", 255
+                ),
             )
             return "held"
         lifecycle.transition(conn, order_id, lifecycle.ALLOCATED)

@@ -54,6 +54,7 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from connectors.redact import redact_text
+from mapping.excerpt import shorten
 from mapping.records import utcnow
 from store.db import retry_on_lock_conflict
 from store.models import Outbox
@@ -104,7 +105,7 @@ def _ready(now: datetime) -> ColumnElement[bool]:
 
 
 def _clean_error(error: str) -> str:
-    return redact_text(error)[:MAX_ERROR_CHARS]
+    return shorten(redact_text(error), MAX_ERROR_CHARS)
 
 
 def message_key(key: str) -> str:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from connectors.redact import redact_text
 from mapping.errors import RecordError
+from mapping.excerpt import shorten
 from mapping.records import Record
 from store.db import is_data_refusal, refusal_message
 from sync.reconcile import Outcome, PageContext
@@ -57,7 +58,7 @@ def _land(
             raise  # the page's transaction is rolled back whole (and retried if it was a lock)
         savepoint.rollback()
         if len(records) == 1:
-            message = redact_text(refusal_message(exc))[:MAX_MESSAGE]
+            message = shorten(redact_text(refusal_message(exc)), MAX_MESSAGE)
             log.warning("record refused by the database", connector=ctx.connector, error=message)
             error = RecordError(f"the database refused this record: {message}", code="db_refused")
             out.refused.append((records[0], error))

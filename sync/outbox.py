@@ -29,8 +29,10 @@ handler was still working): the claim then expires and the message is sent again
 ``message.key``. Handlers send that key as the idempotency key (``Idempotency-Key`` header,
 request id, ``Message-ID``…) so that the receiver keeps one copy.
 
-Messages of a topic without a handler stay pending; the worker logs an error about them every
-five minutes. Log lines carry ids, keys, topics and errors, never payloads.
+Messages of a topic without a handler stay pending. The worker that should handle every topic
+(the service's, made with ``report_unhandled=True``) logs an error about them every five minutes;
+a worker for some topics only, such as the one ``erpsync stock push`` runs, says nothing about the
+others: they are not its business. Log lines carry ids, keys, topics and errors, never payloads.
 
 >>> def push_stock(messages: list[Message]) -> list[Outcome]:
 ...     outcomes: list[Outcome] = []
@@ -144,6 +146,7 @@ class OutboxWorker:
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], object] | None = None,
         rng: random.Random | None = None,
+        report_unhandled: bool = False,
         unhandled_every: timedelta = timedelta(minutes=5),
     ) -> None:
         self.engine = engine
@@ -157,6 +160,7 @@ class OutboxWorker:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
+        self._report_unhandled_topics = report_unhandled
         self._unhandled_every = unhandled_every
         self._next_unhandled_check: datetime | None = None
 
@@ -197,6 +201,8 @@ class OutboxWorker:
         log.info("outbox worker stopped", worker=self.worker_id)
 
     def _report_unhandled(self, now: datetime) -> None:
+        if not self._report_unhandled_topics:
+            return
         if self._next_unhandled_check is not None and now < self._next_unhandled_check:
             return
         self._next_unhandled_check = now + self._unhandled_every

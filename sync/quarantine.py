@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from connectors.redact import redact_text
 from mapping.errors import RecordError
+from mapping.excerpt import shorten
 from mapping.records import utcnow
 from store.batching import execute_in
 from store.models import Quarantine
@@ -52,7 +53,7 @@ def quarantine_records(conn: Connection, connector: str, stream: str, refused: S
             "stream": stream,
             "record_key": stored_key(key),
             "reason_code": r.error.code,
-            "reason": redact_text(str(r.error))[:MAX_REASON],
+            "reason": shorten(redact_text(str(r.error)), MAX_REASON),
             "payload": r.payload,
             "status": "open",
             "seen_count": 1,

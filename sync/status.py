@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from mapping.excerpt import shorten
 from mapping.records import utcnow
 from store.models import Quarantine, SyncCursor, SyncLease, SyncRun
 from store.owners import describe, is_gone
@@ -51,7 +52,7 @@ class StreamStatus:
             self.connector,
             self.stream,
             self.last_started.strftime("%Y-%m-%d %H:%M:%S") if self.last_started else "never",
-            (self.outcome or "-") + (f": {self.error[:60]}" if self.error else ""),
+            (self.outcome or "-") + (f": {shorten(self.error, 60)}" if self.error else ""),
             self.cursor or "-",
             str(self.records_in),
             str(self.records_changed),

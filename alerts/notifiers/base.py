@@ -38,6 +38,7 @@ import requests
 from connectors.http import parse_retry_after
 from connectors.redact import redact_text, redact_url, register_secret
 from mapping.errors import PermanentError, RetriableError
+from mapping.excerpt import shorten
 
 Kind = Literal["email", "dingtalk", "wecom", "feishu", "slack", "webhook"]
 Severity = Literal["info", "warning", "critical"]
@@ -320,7 +321,7 @@ def check_vendor_reply(response: requests.Response, where: str, codes: VendorCod
     text = str(_first(reply, codes.message_fields) or "")
     if code == 0 and 200 <= response.status_code < 300:
         return
-    what = f"{where} refused the message: code {code} {redact_text(text)[:EXCERPT_CHARS]}".rstrip()
+    what = f"{where} refused the message: code {code} {shorten(redact_text(text), EXCERPT_CHARS)}".rstrip()
     if code in codes.throttled or (codes.throttle_phrase and codes.throttle_phrase in text.lower()):
         raise RetriableError(
             what, retry_after=codes.throttled.get(code, max(codes.throttled.values(), default=60.0))

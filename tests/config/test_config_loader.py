@@ -200,6 +200,33 @@ def test_database_url_from_the_environment_wins(load) -> None:
     assert load("database:\n  url: sqlite:///other.db\n  echo: true\n", env).database.echo is True
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        "mysql+pymysql://erp:${DB_PASSWORD}@db/erp",  # its variable is not set
+        "mysql+pymysql://erp:${DB_PASSWORD@db/erp",  # a malformed reference
+        "${DATABASE_URL}",
+    ],
+)
+def test_database_url_from_the_environment_wins_over_an_unset_variable_in_the_file(
+    load, written: str
+) -> None:
+    text = f"database:\n  url: {written}\n  echo: true\n"
+    cfg = load(text, {"ERPSYNC_DATABASE_URL": "sqlite:///from-env.db"})
+    assert cfg.database.url.get_secret_value() == "sqlite:///from-env.db"
+    assert cfg.database.echo is True
+    with pytest.raises(ConfigError) as caught:  # without it, the file's url must be readable
+        load(text, {})
+    assert caught.value.problems[0].startswith("erpsync.yaml:2 database.url:")
+
+
+def test_the_environment_url_leaves_other_references_checked(load) -> None:
+    text = "database:\n  url: ${DB_URL}\nlogging:\n  level: ${LOG_LEVEL}\n"
+    with pytest.raises(ConfigError) as caught:
+        load(text, {"ERPSYNC_DATABASE_URL": "sqlite:///from-env.db"})
+    assert [p.split(" ", 2)[:2] for p in caught.value.problems] == [["erpsync.yaml:4", "logging.level:"]]
+
+
 def test_empty_database_url_variable_is_ignored(load) -> None:
     cfg = load("database:\n  url: sqlite:///other.db\n", {"ERPSYNC_DATABASE_URL": ""})
     assert cfg.database.url.get_secret_value() == "sqlite:///other.db"

@@ -82,7 +82,8 @@ def test_sku_bindings_in_the_config_reach_the_store(tmp_path: object) -> None:
         encoding="utf-8",
     )
     assert run_cli(["-c", str(path), "db", "upgrade"]) == 0
-    assert run_cli(["-c", str(path), "orders", "process"]) == 0  # any command that prepares the store
+    # any command that prepares the store; no orders yet: nothing to do (exit 4)
+    assert run_cli(["-c", str(path), "orders", "process"]) == 4
     engine = make_engine(f"sqlite:///{work / 'e.db'}")
     with engine.connect() as conn:
         columns = (SkuBinding.system, SkuBinding.external_sku, SkuBinding.sku, SkuBinding.uom_factor)

@@ -310,7 +310,8 @@ def test_messages_of_an_unknown_topic_wait_and_are_reported(store_engine: Engine
     put(store_engine, "n1", topic="fax")
     put(store_engine, "t1")
     receiver = Receiver()
-    worker = make_worker(store_engine, {"t": one_by_one(receiver.accept)}, clock)
+    # the worker that handles every topic erpsync writes (the service's) reports the others
+    worker = make_worker(store_engine, {"t": one_by_one(receiver.accept)}, clock, report_unhandled=True)
 
     with capture_logs() as logs:
         assert worker.run_once() == RunStats(delivered=1)
@@ -391,3 +392,20 @@ def test_run_forever_stops_from_another_thread(store_engine: Engine) -> None:
     thread.join(2)
     assert not thread.is_alive()
     assert pending(store_engine) == {}
+
+
+def test_only_the_worker_for_every_topic_reports_topics_without_a_handler(store_engine: Engine) -> None:
+    with store_engine.begin() as conn:
+        store_outbox.enqueue(conn, "alert.notify", "alert:1:opened:ops", {"title": "t"}, partition="ops")
+        store_outbox.enqueue(conn, "stock.push", "stock:shop:TEA:1", {"qty": 1}, partition="shop")
+    sent: list[str] = []
+    push = one_by_one(lambda m: sent.append(m.key) or Delivered())
+    with capture_logs() as logs:
+        OutboxWorker(store_engine, {"stock.push": push}).run_once()  # a push in the foreground
+    assert sent == ["stock:shop:TEA:1"]
+    assert not [e for e in logs if "no handler" in e["event"]]
+
+    with capture_logs() as logs:
+        OutboxWorker(store_engine, {"stock.push": push}, report_unhandled=True).run_once()
+    (unhandled,) = [e for e in logs if "no handler" in e["event"]]
+    assert (unhandled["topic"], unhandled["pending"], unhandled["log_level"]) == ("alert.notify", 1, "error")
