@@ -73,10 +73,20 @@ def _secrets(value: Any, seen: set[int]) -> Iterator[str]:
             yield from _secrets(item, seen)
 
 
+#: database url schemes: their secret is the password alone (the rest names where the data is)
+_DATABASE_SCHEMES = ("sqlite", "mysql", "mariadb", "postgresql")
+
+
 def register_secrets(cfg: ErpsyncConfig) -> None:
-    """Register every secret of ``cfg`` (and the password inside a secret url) for redaction."""
+    """Register every secret of ``cfg`` (and the password inside a secret url) for redaction.
+
+    A database url is registered by its password only, so that error messages can still say
+    which database they are about; any other secret url (a chat webhook holding its token in the
+    path) is a secret as a whole.
+    """
     for secret in iter_secrets(cfg):
-        register_secret(secret)
+        if secret.split(":", 1)[0].split("+", 1)[0].lower() not in _DATABASE_SCHEMES:
+            register_secret(secret)
         password = _url_password(secret)
         if password:
             register_secret(password)

@@ -169,6 +169,8 @@ def mapping_preview(
     out.print(table)
     bad = sum(not r.ok for r in rows)
     out.print(f"{len(rows) - bad} ok, {bad} failing")
+    if bad:
+        raise typer.Exit(EXIT_PARTIAL)  # these records would be quarantined
 
 
 @mapping_app.command("import-skus")

@@ -172,7 +172,7 @@ def orders_release(
     """Send orders on hold back to validation and routing (after fixing what held them).
 
     One order by CHANNEL/EXTERNAL_ID, or --all with --reason (and --hold-reason, --channel).
-    Exit 4 when no order on hold matches --all.
+    Exit 4 when the order is not on hold, or no order on hold matches --all.
     """
     if (order is None) == (not every):
         raise ConfigError("give one ORDER, or --all")
@@ -182,6 +182,9 @@ def orders_release(
             raise ConfigError("--hold-reason and --channel go with --all, not with one ORDER")
         with app_ctx.engine.connect() as conn:
             row = find_order(conn, order)
+        if row.status != "on_hold":
+            out.print(f"{row.channel}/{row.external_id} is {row.status}, not on hold: nothing to release")
+            raise typer.Exit(EXIT_NOTHING)
         release_order(app_ctx.engine, row.id, note=reason, actor=by)
         out.print(f"{row.channel}/{row.external_id}: released; it is routed again on the next pass")
         return

@@ -95,10 +95,19 @@ security:
 
 def test_secrets_are_registered_for_redaction() -> None:
     _load()
-    for secret in (SHOP_TOKEN, API_TOKEN, KEY, f"mysql+pymysql://erp:{DB_PASSWORD}@db/erp"):
+    for secret in (SHOP_TOKEN, API_TOKEN, KEY):
         assert redact_text(f"calling with {secret} now") == "calling with *** now"
+    # a database url keeps saying which database it is; only its password is masked
+    assert redact_text(f"no connection to mysql+pymysql://erp:{DB_PASSWORD}@db/erp") == (
+        "no connection to mysql+pymysql://erp:***@db/erp"
+    )
     # the password alone, as a driver error might print it
     assert DB_PASSWORD not in redact_text(f"access denied for erp using password {DB_PASSWORD}")
+
+
+def test_a_database_url_without_a_password_is_not_a_secret() -> None:
+    _load(TEXT.replace("mysql+pymysql://erp:${DB_PASSWORD}@db/erp", "sqlite:///var/shop-erp.db"))
+    assert redact_text("cannot open sqlite:///var/shop-erp.db") == "cannot open sqlite:///var/shop-erp.db"
 
 
 def test_credentials_in_plain_sections_are_masked_and_registered() -> None:

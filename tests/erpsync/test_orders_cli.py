@@ -211,6 +211,9 @@ def test_release_all_held_for_one_reason_of_one_channel_with_a_note(
     with store_engine.connect() as conn:
         notes = conn.execute(select(AuditLog.details).where(AuditLog.target == "market/o1")).scalars().all()
     assert [n["note"] for n in notes] == ["checked by phone"]
+    # released already: nothing to do, said so, and nothing more in the audit log
+    assert cli(config, "orders", "release", "market/o1", "--reason", "again") == 4
+    assert "not on hold: nothing to release" in capsys.readouterr().out
 
 
 def test_process_says_how_many_are_left_and_all_goes_on_until_done(
