@@ -18,7 +18,7 @@ from alerts.lifecycle import Summary, apply_findings, escalate
 from alerts.notify import AlertPolicy, Where
 from alerts.shortage import Position, Rule
 from alerts.velocity import daily_sales, ewma_velocity
-from mapping.records import utcnow
+from core.clock import utcnow
 from store.batching import select_in
 from store.db import retry_on_lock_conflict
 from store.models import Location, LocationRegion, Product, StockLevel

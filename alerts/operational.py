@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from alerts.notify import AlertPolicy, Where, notify
-from mapping.excerpt import shorten
+from core.excerpt import shorten
 from store.models import Alert, DispatchInstruction, Location, Quarantine, StockLevel, SyncRun
 
 

@@ -7,7 +7,7 @@ against their kind included) and registers the secrets for redaction. ``render_c
 the effective config with secrets masked. See ``config.model`` for the keys of the file and
 ``config/examples/`` for commented examples.
 
-Errors: ``mapping.errors.ConfigError``; ``err.problems`` lists every finding as
+Errors: ``core.errors.ConfigError``; ``err.problems`` lists every finding as
 ``FILE:LINE PATH: message``.
 
 Example::

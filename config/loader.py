@@ -13,7 +13,7 @@
 4. validate each connector's ``settings`` against the ``Settings`` model of its ``kind``
    (``connectors.registry.connector_class``), the cross references (unique names, location
    parents) and the models of ``config.model``;
-5. register every secret with ``connectors.redact`` so that logs never show it.
+5. register every secret with ``core.redact`` so that logs never show it.
 
 The loaded config remembers its file and lines (``ErpsyncConfig.problem``), so that what is built
 from it later (``erpsync.startup``) reports its findings the same way (``invalid_config``).
@@ -53,7 +53,7 @@ from config.references import check_references
 from config.render import register_secrets
 from config.source import Loc, Problem, SourceMap, format_loc, read_yaml
 from connectors.base import Connector, ConnectorSettings
-from mapping.errors import ConfigError
+from core.errors import ConfigError
 
 #: gives the connector class of a kind; ``ConfigError`` listing the known kinds for an unknown one
 ConnectorLookup = Callable[[str], type[Connector]]

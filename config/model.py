@@ -49,7 +49,7 @@ from config.durations import Section as _Section
 from config.routing import DispatchConfig, EmailConfig, RoutingConfig
 from config.source import Loc, Problem, SourceMap
 from connectors.base import ConnectorSettings
-from mapping.errors import ConfigError
+from core.errors import ConfigError
 from mapping.records import KEY
 
 DEFAULT_DATABASE_URL = "sqlite:///var/erpsync.db"

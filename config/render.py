@@ -2,7 +2,7 @@
 
 ``register_secrets`` hands every ``SecretStr`` of the config (database url and its password,
 api tokens, the encryption key, connector settings declared secret) to
-``connectors.redact.register_secret``, so that no log line or error message shows them.
+``core.redact.register_secret``, so that no log line or error message shows them.
 ``render_config`` gives the effective config (defaults filled in) as YAML, for
 ``erpsync config validate --show``, with every secret written as ``'********'`` and nothing else
 masked:
@@ -16,7 +16,7 @@ masked:
   ``token_path`` is a JMESPath, not a token);
 - free-form mappings (a ``rest`` connector's ``headers``, field maps, a plugin's extra settings)
   have no ``SecretStr``; there a text value under a key that names a credential (``password``,
-  ``token``, ``secret``...: ``connectors.redact.is_sensitive_key``) counts as a secret.
+  ``token``, ``secret``...: ``core.redact.is_sensitive_key``) counts as a secret.
 
 Errors: none of its own.
 
@@ -40,7 +40,7 @@ from pydantic_core import to_jsonable_python
 from config.durations import Section as _Section
 from config.durations import format_duration
 from config.model import ConnectorConfig, ErpsyncConfig
-from connectors.redact import is_sensitive_key, register_secret
+from core.redact import is_sensitive_key, register_secret
 
 SECRET_MASK = "********"  # noqa: S105 - what secrets are replaced by, not a secret
 _WEB_SCHEMES = frozenset({"http", "https", "ws", "wss"})

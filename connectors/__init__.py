@@ -5,7 +5,6 @@
 * :mod:`connectors.ratelimit` — ``TokenBucket``
 * :mod:`connectors.paginate` — paginator declarations and ``iter_pages``
 * :mod:`connectors.cursors` — ordering cursor values, ``MaxCursor``
-* :mod:`connectors.redact` — secret redaction and the ``redact_event`` structlog processor
 * :mod:`connectors.registry` — discovery through the ``erpsync.connectors`` entry point group
 * :mod:`connectors.rest` — the generic REST/JSON connector (kind ``rest``)
 """

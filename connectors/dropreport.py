@@ -3,7 +3,7 @@
 A report is ``<name>.errors.csv`` next to where the file was filed (``done/`` for a file with bad
 rows, ``failed/`` for one that could not be read), one line per problem: row (as the sheet
 numbers it; empty for the file as a whole), column header, value, problem. It is UTF-8 with a
-BOM so that Excel shows Chinese text, and is written by :mod:`mapping.csvsafe`: a cell value
+BOM so that Excel shows Chinese text, and is written by :mod:`core.csvsafe`: a cell value
 such as ``=HYPERLINK(...)`` from a distributor's file is shown, never run.
 
 :func:`report_entry` reports an entry of the folder (or of the SFTP server) that is skipped
@@ -26,7 +26,7 @@ from typing import IO
 
 import structlog
 
-from mapping.csvsafe import SafeCsvWriter, csv_writer
+from core.csvsafe import SafeCsvWriter, csv_writer
 
 log = structlog.get_logger(__name__)
 

@@ -73,7 +73,7 @@ from connectors.dropreport import Problem, report_entry, write_report
 from connectors.fileledger import LEDGER, Ledger, Resume, page_cursor
 from connectors.filetable import FileTable, UnreadableFile
 from connectors.sftp import SftpSettings, download_new
-from mapping.errors import PermanentError
+from core.errors import PermanentError
 
 __all__ = ["LEDGER", "FileDropConnector", "FileDropSettings", "Ledger", "waiting_files"]
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mapping.errors import PermanentError
+from core.errors import PermanentError
 
 LEDGER = ".erpsync-files.jsonl"
 _CURSOR = re.compile(r"(\d{10})(?:\.(\d{10}))?:([0-9a-f]{64})")

@@ -8,7 +8,7 @@
 * retries (tenacity) on connection errors, timeouts, 429 and 5xx: exponential backoff with
   jitter (0.5 s doubling, capped at 30 s), or exactly the server's ``Retry-After`` (seconds or an
   HTTP date) when it sends one;
-* errors from :mod:`mapping.errors`, each naming the connector, messages with redacted URLs only:
+* errors from :mod:`core.errors`, each naming the connector, messages with redacted URLs only:
 
   ========================  ==================================================================
   401, 403                  ``AuthError`` at once (one call, no retry)
@@ -30,8 +30,6 @@ import base64
 import itertools
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,16 +39,16 @@ import tenacity
 from requests.auth import AuthBase, HTTPBasicAuth
 
 from connectors.ratelimit import TokenBucket
-from connectors.redact import redact_text, redact_url, register_secret
-from mapping.errors import AuthError, PermanentError, RetriableError
-from mapping.excerpt import shorten
+from core.errors import AuthError, PermanentError, RetriableError
+from core.excerpt import shorten
+from core.http import USER_AGENT, body_excerpt, new_session, parse_retry_after
+from core.redact import redact_text, redact_url, register_secret
 
 log = structlog.get_logger(__name__)
 
-USER_AGENT = "erpsync"
 # Failures of the connection itself, including a body cut off mid-transfer: worth another try.
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
-EXCERPT_CHARS = 200
+EXCERPT_CHARS = 200  # of a network error's text in an error message
 
 
 class BearerAuth(AuthBase):
@@ -100,29 +98,6 @@ class QueryParamAuth(AuthBase):
         return request
 
 
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta seconds or HTTP date); None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:  # "-0000" means UTC of unknown origin
-        moment = moment.replace(tzinfo=UTC)
-    return max(moment.timestamp() - now, 0.0)
-
-
-def _excerpt(response: requests.Response) -> str:
-    # Redact before cutting, so a secret cut in half cannot slip through unrecognised.
-    text = redact_text(response.text[: EXCERPT_CHARS * 20])
-    text = " ".join(text.split())
-    return shorten(text, EXCERPT_CHARS)
-
-
 class _RetryAfterOrBackoff(tenacity.wait.wait_base):
     """Wait what the server asked for (``Retry-After``), else exponential backoff with jitter."""
 
@@ -170,7 +145,7 @@ class HttpClient:
         )
         self._sleep = sleep
         self._clock = clock
-        self.session = session or requests.Session()
+        self.session = session or new_session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers.update(headers or {})
         if auth is not None:
@@ -205,7 +180,7 @@ class HttpClient:
         data: Mapping[str, Any] | str | bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """Send a request with retries; the 2xx/3xx response, or an error from ``mapping.errors``."""
+        """Send a request with retries; the 2xx/3xx response, or an error from ``core.errors``."""
         url = self.url(path_or_url)
         kwargs: dict[str, Any] = {"params": params, "json": json, "data": data, "headers": headers}
         retrying = tenacity.Retrying(
@@ -258,7 +233,7 @@ class HttpClient:
         except requests.JSONDecodeError:
             what = f"{response.request.method} {redact_url(response.url)}"
             raise PermanentError(
-                f"{what} did not return JSON: {_excerpt(response)}", connector=self.connector
+                f"{what} did not return JSON: {body_excerpt(response)}", connector=self.connector
             ) from None
 
     def close(self) -> None:
@@ -296,13 +271,13 @@ class HttpClient:
             return
         what = f"{method} {redact_url(response.url)} returned {status} {response.reason or ''}".rstrip()
         if status in (401, 403):
-            raise AuthError(f"{what}: {_excerpt(response)}", connector=self.connector)
+            raise AuthError(f"{what}: {body_excerpt(response)}", connector=self.connector)
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
             if retry_after and self.bucket is not None:
                 self.bucket.penalize(retry_after)
             raise RetriableError(what, retry_after=retry_after, connector=self.connector)
-        raise PermanentError(f"{what}: {_excerpt(response)}", connector=self.connector)
+        raise PermanentError(f"{what}: {body_excerpt(response)}", connector=self.connector)
 
     def _should_stop(self, retry_state: tenacity.RetryCallState) -> bool:
         if retry_state.attempt_number >= self.max_attempts:

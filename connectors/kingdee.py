@@ -63,9 +63,9 @@ from connectors.base import Connector, ConnectorSettings, Page, SalesDoc, Stream
 from connectors.cursors import MaxCursor
 from connectors.http import HttpClient
 from connectors.paginate import DEFAULT_MAX_PAGES, PageLoop
-from connectors.redact import redact_text, register_secret
-from mapping.errors import AuthError, ConnectorError, PermanentError, RetriableError
-from mapping.excerpt import shorten
+from core.errors import AuthError, ConnectorError, PermanentError, RetriableError
+from core.excerpt import shorten
+from core.redact import redact_text, register_secret
 
 #: the XOR key of SDK 8.x (``x-kdapi-secpwd`` replaces it)
 SDK_XOR_KEY = "0054f397c6234378b09ca7d3e5debce7"

@@ -59,9 +59,9 @@ from connectors.base import Connector, ConnectorSettings, Page, SalesDoc, Stream
 from connectors.cursors import MaxCursor
 from connectors.http import BearerAuth, HttpClient
 from connectors.paginate import DEFAULT_MAX_PAGES, PageLoop
-from connectors.redact import redact_text, register_secret
-from mapping.errors import AuthError, ConnectorError, PermanentError, RetriableError
-from mapping.excerpt import shorten
+from core.errors import AuthError, ConnectorError, PermanentError, RetriableError
+from core.excerpt import shorten
+from core.redact import redact_text, register_secret
 
 Row = dict[str, Any]
 

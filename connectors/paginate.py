@@ -41,8 +41,8 @@ import jmespath
 import requests
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from connectors.redact import redact_url
-from mapping.errors import PermanentError
+from core.errors import PermanentError
+from core.redact import redact_url
 
 DEFAULT_MAX_PAGES = 100_000
 
@@ -219,7 +219,7 @@ class PageLoop:
     >>> loop.advance(1, "offset 1"); loop.page([{"id": 1}], "offset 1")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mapping.errors.PermanentError: read: page 2 (offset 1) holds the same records as page 1; ...
+    core.errors.PermanentError: read: page 2 (offset 1) holds the same records as page 1; ...
     """
 
     def __init__(self, what: str, max_pages: int = DEFAULT_MAX_PAGES) -> None:

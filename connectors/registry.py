@@ -21,7 +21,7 @@ import inspect
 from importlib.metadata import EntryPoint, entry_points
 
 from connectors.base import Connector, ConnectorSettings
-from mapping.errors import ConfigError
+from core.errors import ConfigError
 
 GROUP = "erpsync.connectors"
 

@@ -32,7 +32,7 @@ where the upstream's own words are. Such an answer stops the read with ``Permane
 the connector, stream, request, code and message (secrets masked).
 
 ``headers`` are sent with every request. A header whose name says it holds a credential
-(``Authorization``, ``X-Api-Key``, ``X-Auth-Token``...: :func:`connectors.redact.is_sensitive_key`)
+(``Authorization``, ``X-Api-Key``, ``X-Auth-Token``...: :func:`core.redact.is_sensitive_key`)
 is a secret: masked by ``config validate --show``, and its value, and the bare credential of a
 ``Bearer …`` or ``Basic …`` value, are registered for redaction, so neither a log line nor an error
 (a 401 body quoting the token back, ``sync_run.error``) shows it. ``secret_headers`` does the same
@@ -57,9 +57,9 @@ from connectors.cursors import MaxCursor
 from connectors.http import BasicAuth, BearerAuth, HeaderAuth, HttpClient, QueryParamAuth
 from connectors.paginate import AnyPaginator, Fetch, JmesPath, NoPaginator, RequestSpec, iter_pages
 from connectors.ratelimit import TokenBucket
-from connectors.redact import is_sensitive_key, redact_text, register_secret
-from mapping.errors import PermanentError
-from mapping.excerpt import shorten
+from core.errors import PermanentError
+from core.excerpt import shorten
+from core.redact import is_sensitive_key, redact_text, register_secret
 
 _T = TypeVar("_T")
 

@@ -39,7 +39,7 @@ Errors: ``AuthError`` when the server refuses the credentials; ``RetriableError`
 or timed-out connection and other network or SSH transport trouble; ``PermanentError`` for an
 unknown host key, a missing remote folder or a permission refused; ``ConfigError`` when paramiko
 is not installed (``pip install erpsync[sftp]``). The password is registered with
-:func:`connectors.redact.register_secret` and never logged.
+:func:`core.redact.register_secret` and never logged.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from connectors.dropreport import Problem, printable, report_entry
-from connectors.redact import register_secret
-from mapping.errors import AuthError, ConfigError, ErpsyncError, PermanentError, RetriableError
+from core.errors import AuthError, ConfigError, ErpsyncError, PermanentError, RetriableError
+from core.redact import register_secret
 
 log = structlog.get_logger(__name__)
 

@@ -48,7 +48,7 @@ stream has a look-back ``lag`` (the engine writes the moved-back cursor with a `
 Errors: a refused login is ``AuthError``; a refused connection, a timeout, a lock wait or a
 deadlock ``RetriableError``; a syntax error, an unknown table or column, a write refused by the
 read-only transaction ``PermanentError`` naming the stream. Messages carry the database's own
-text with the URL's password masked (:mod:`connectors.redact`), never the query's parameters.
+text with the URL's password masked (:mod:`core.redact`), never the query's parameters.
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from connectors.base import Connector, ConnectorSettings, Page, Stream
 from connectors.cursors import MaxCursor
-from connectors.redact import redact_text, register_secret
-from mapping.errors import AuthError, ConfigError, ConnectorError, PermanentError, RetriableError
-from mapping.excerpt import shorten
+from core.errors import AuthError, ConfigError, ConnectorError, PermanentError, RetriableError
+from core.excerpt import shorten
+from core.redact import redact_text, register_secret
 
 # comments and quoted text (literals, quoted identifiers), which the query check looks past
 _QUOTED = re.compile(

@@ -45,10 +45,10 @@ from pydantic import Field, HttpUrl, SecretStr, model_validator
 from connectors.base import Connector, ConnectorSettings, Page, SalesDoc, Stream
 from connectors.http import HttpClient
 from connectors.paginate import DEFAULT_MAX_PAGES, PageLoop
-from connectors.redact import redact_text, register_secret
 from connectors.tryton_sales import TrytonSales, sale_line
-from mapping.errors import AuthError, ConnectorError, PermanentError, RetriableError
-from mapping.excerpt import shorten
+from core.errors import AuthError, ConnectorError, PermanentError, RetriableError
+from core.excerpt import shorten
+from core.redact import redact_text, register_secret
 
 _DT = ("year", "month", "day", "hour", "minute", "second", "microsecond")
 # a name change writes the template, not the product

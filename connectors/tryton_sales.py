@@ -32,7 +32,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from connectors.base import SalesDoc
-from mapping.errors import PermanentError
+from core.errors import PermanentError
 
 #: the ship-to fields that make an address (``mapping.records.Address`` names)
 ADDRESS_FIELDS = ("name", "phone", "country", "province", "city", "district", "street", "postal_code")

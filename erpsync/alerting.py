@@ -25,8 +25,8 @@ from alerts.operational import (
     stock_conditions,
     sync_conditions,
 )
-from connectors.base import StockChannel
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.ports import StockChannel
 from store.db import retry_on_lock_conflict
 from sync.drift import check_drift
 from sync.engine import RunResult, StreamJob

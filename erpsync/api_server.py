@@ -27,7 +27,7 @@ import time
 import uvicorn
 from starlette.types import ASGIApp
 
-from mapping.errors import ConfigError
+from core.errors import ConfigError
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0

@@ -23,13 +23,13 @@ from typing import Annotated
 import structlog
 import typer
 
-from connectors.redact import redact_text
+from core.errors import ConfigError
+from core.redact import redact_text
 from erpsync.console import make_console
 from erpsync.context import AppContext
 from erpsync.exits import EXIT_FAILURE, EXIT_NOTHING, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from erpsync.failures import explain
 from erpsync.logging import configure_logging, json_chosen
-from mapping.errors import ConfigError
 
 __all__ = ["EXIT_FAILURE", "EXIT_NOTHING", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "app", "main", "run_cli"]
 

@@ -10,10 +10,10 @@ from rich.table import Table
 
 from config import CONFIG_ENV, format_duration
 from connectors.registry import known_kinds
+from core.errors import ConfigError
 from erpsync.console import make_console
 from erpsync.context import DEFAULT_CONFIG, app_context
 from erpsync.exits import EXIT_FAILURE
-from mapping.errors import ConfigError
 from store import migrate
 from sync.status import stream_status
 

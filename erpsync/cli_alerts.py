@@ -17,12 +17,12 @@ from alerts import texts
 from alerts.evaluate import evaluate
 from alerts.lifecycle import acknowledge, alert_state, mute
 from config import parse_duration
+from core.clock import utcnow
+from core.errors import ConfigError
 from erpsync.console import make_console
 from erpsync.context import app_context
 from erpsync.exits import EXIT_NOTHING
 from erpsync.wiring import alert_settings
-from mapping.errors import ConfigError
-from mapping.records import utcnow
 from store.models import Alert, Location, Outbox
 
 out = make_console()

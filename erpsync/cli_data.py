@@ -16,13 +16,13 @@ import typer
 from rich.table import Table
 
 from connectors.base import Page
+from core.errors import ConfigError
+from core.excerpt import shorten
 from erpsync.cli_sync import prepare_store
 from erpsync.console import make_console
 from erpsync.context import app_context
 from erpsync.exits import EXIT_NOTHING, EXIT_PARTIAL
 from erpsync.wiring import build_connector, field_map, plan_streams
-from mapping.errors import ConfigError
-from mapping.excerpt import shorten
 from mapping.pipeline import Mapper, record_key
 from mapping.preview import load_sample, preview
 from mapping.records import RECORD_TYPES

@@ -15,11 +15,11 @@ import typer
 from rich.table import Table
 from sqlalchemy import Connection, or_, select
 
+from core.errors import ConfigError
 from erpsync.console import batch_report, make_console
 from erpsync.context import app_context, key_param
 from erpsync.exits import EXIT_NOTHING
 from erpsync.wiring import order_settings
-from mapping.errors import ConfigError
 from routing import dispatch, shipments
 from routing.engine import route
 from routing.explain import render

@@ -15,10 +15,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from core.errors import ConfigError
 from erpsync.console import batch_report, make_console
 from erpsync.context import app_context
 from erpsync.exits import EXIT_NOTHING
-from mapping.errors import ConfigError
 from routing.order_messages import excerpt
 from store import outbox_queries as queries
 

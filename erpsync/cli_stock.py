@@ -15,12 +15,12 @@ import typer
 from rich.table import Table
 from sqlalchemy import Engine, select
 
+from core.csvsafe import csv_writer
+from core.errors import ConfigError
 from erpsync.console import make_console
 from erpsync.context import AppContext, app_context, key_param
 from erpsync.exits import EXIT_FAILURE
 from erpsync.wiring import channel_policies, stock_channels
-from mapping.csvsafe import csv_writer
-from mapping.errors import ConfigError
 from store.bindings import reverse_bindings
 from store.models import ChannelListing, Location, Outbox, Product, StockLevel
 from sync.drift import DriftReport, check_drift

@@ -16,13 +16,13 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.errors import ConfigError
 from erpsync.console import make_console
 from erpsync.context import AppContext, app_context
 from erpsync.exits import EXIT_FAILURE, EXIT_PARTIAL
 from erpsync.logging import json_lines
 from erpsync.service import build_api, build_service
 from erpsync.wiring import location_specs, plan_streams
-from mapping.errors import ConfigError
 from mapping.skus import SkuBinding
 from store import migrate
 from store.bindings import save_bindings

@@ -23,9 +23,9 @@ from sqlalchemy.exc import ArgumentError
 
 from config import ErpsyncConfig, load_config, load_config_text
 from config.loader import DATABASE_URL_ENV
+from core.errors import ConfigError
 from erpsync.failures import DatabaseInfo
 from erpsync.logging import configure_logging
-from mapping.errors import ConfigError
 from mapping.records import normalise_key
 from store.db import make_engine
 

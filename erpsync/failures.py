@@ -30,10 +30,10 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
-from connectors.redact import redact_text
+from core.errors import ConfigError, ErpsyncError
+from core.excerpt import shorten
+from core.redact import redact_text
 from erpsync.exits import EXIT_FAILURE, EXIT_USAGE
-from mapping.errors import ConfigError, ErpsyncError
-from mapping.excerpt import shorten
 from store.db import refusal_message
 
 DEBUG_HINT = "(run with --debug for details)"

@@ -1,6 +1,6 @@
 """Logging setup: structlog to stderr, console lines on a TTY, JSON lines otherwise.
 
-Every event passes the redaction processor (``connectors.redact.redact_event``) last before
+Every event passes the redaction processor (``core.redact.redact_event``) last before
 rendering, so a secret value, an ``Authorization`` header or a ``sign``/``token`` parameter never
 reaches a log line whatever the caller put in the event.
 
@@ -19,7 +19,7 @@ from typing import Literal
 
 import structlog
 
-from connectors.redact import redact_event
+from core.redact import redact_event
 
 LogFormat = Literal["auto", "console", "json"]
 

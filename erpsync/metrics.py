@@ -45,7 +45,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from mapping.records import utcnow
+from core.clock import utcnow
 from store.models import Outbox, Quarantine, SyncRun
 from store.outbox import backlog
 from sync.outbound import TOPIC as STOCK_PUSH_TOPIC

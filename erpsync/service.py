@@ -15,12 +15,12 @@ from sqlalchemy import Engine
 
 from alerts.notify import TOPIC as ALERT_TOPIC
 from config import ErpsyncConfig
+from core.clock import utcnow
 from erpsync.alerting import AlertEvaluator, Digest, DriftAlerts, OperationalCheck
 from erpsync.api import ApiTokenSpec, create_app
 from erpsync.api_server import ApiServer
 from erpsync.startup import check_startup
 from erpsync.wiring import unsealer
-from mapping.records import utcnow
 from routing import dispatch
 from routing.dispatch import InstructionHandler
 from routing.erp import TOPIC as ERP_TOPIC

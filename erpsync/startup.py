@@ -40,7 +40,9 @@ from typing import Any, TypeVar
 from alerts.evaluate import AlertSettings
 from alerts.notifiers import NotifyHandler
 from config import ConnectorConfig, ErpsyncConfig, Loc, Problem, invalid_config
-from connectors.base import Connector, FulfilmentChannel, SalesOrderSink, StockChannel
+from connectors.base import Connector
+from core.errors import ConfigError
+from core.ports import FulfilmentChannel, SalesOrderSink, StockChannel
 from erpsync.wiring import (
     PlannedStream,
     alert_settings,
@@ -56,7 +58,6 @@ from erpsync.wiring import (
     sealer,
     stock_channel,
 )
-from mapping.errors import ConfigError
 from mapping.fieldmap import FieldMap
 from mapping.records import RECORD_TYPES
 from routing.delivery import DispatchSender

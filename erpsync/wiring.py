@@ -22,9 +22,10 @@ from alerts.notifiers.base import Destination as NotifierDestination
 from alerts.notify import AlertPolicy, Quiet, RouteRule
 from alerts.shortage import Rule as ShortageRule
 from config import ConnectorConfig, Destination, ErpsyncConfig, StreamConfig
-from connectors.base import Connector, FulfilmentChannel, SalesOrderSink, StockChannel
+from connectors.base import Connector
 from connectors.registry import connector_class
-from mapping.errors import ConfigError
+from core.errors import ConfigError
+from core.ports import FulfilmentChannel, SalesOrderSink, StockChannel
 from mapping.fieldmap import FieldMap
 from mapping.pipeline import Mapper
 from mapping.records import RECORD_TYPES

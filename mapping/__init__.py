@@ -1,7 +1,8 @@
 """Mapping: raw connector payloads to canonical records, pure and without I/O.
 
+A bad record raises ``core.errors.RecordError``.
+
 - :mod:`mapping.records`: the canonical records (Product, StockLevel, Order, Shipment, ...).
-- :mod:`mapping.errors`: the error tree; a bad record raises ``RecordError``.
 - :mod:`mapping.converters` / :mod:`mapping.values`: named converters (int, datetime, lookup, unit...).
 - :mod:`mapping.fieldmap`: ``FieldMap``, a declarative JMESPath field table for one record type.
 - :mod:`mapping.skus`: ``SkuBinding`` / ``Binder``: external SKUs and pack sizes to ours; CSV import.

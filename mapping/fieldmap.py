@@ -39,9 +39,9 @@ import jmespath.functions
 from jmespath.exceptions import JMESPathError
 from pydantic import ValidationError
 
-from mapping import excerpt
+from core import excerpt
+from core.errors import RecordError
 from mapping.converters import Converter, compile_converters
-from mapping.errors import RecordError
 from mapping.records import Record
 
 __all__ = ["FieldMap"]

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mapping.errors import RecordError
+from core.errors import RecordError
 from mapping.fieldmap import FieldMap
 from mapping.records import Record
 from mapping.skus import Binder

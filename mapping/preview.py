@@ -30,7 +30,7 @@ from typing import Any
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from mapping.errors import RecordError
+from core.errors import RecordError
 from mapping.pipeline import KeyOf, Mapper
 
 __all__ = ["PreviewRow", "load_sample", "preview"]

@@ -194,8 +194,3 @@ RECORD_TYPES: dict[str, type[Record]] = {
     "orders": Order,
     "shipments": Shipment,
 }
-
-
-def utcnow() -> datetime:
-    """Current time, timezone-aware UTC."""
-    return datetime.now(UTC)

@@ -34,7 +34,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from mapping.errors import RecordError
+from core.errors import RecordError
 from mapping.records import (
     Order,
     OrderLine,

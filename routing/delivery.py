@@ -23,7 +23,7 @@ dispatch and must be stopped). The location's :class:`DeliveryTarget` says how i
   every recipient, are dead letters (the error names the recipients).
 
 The CSV is UTF-8 with a BOM (Excel on Chinese Windows needs it) and CRLF line ends, written by
-:func:`mapping.csvsafe.csv_writer`: a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or
+:func:`core.csvsafe.csv_writer`: a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or
 a carriage return gets a leading ``'`` (a phone number ``+86 ...`` too) so a spreadsheet shows it
 instead of running it as a formula; numbers stay numbers.
 
@@ -60,10 +60,10 @@ import jinja2
 import requests
 import structlog
 
-from connectors.http import parse_retry_after
-from connectors.redact import redact_text, redact_url, register_secret
-from mapping.csvsafe import csv_writer
-from mapping.excerpt import shorten
+from core.csvsafe import csv_writer
+from core.excerpt import shorten
+from core.http import parse_retry_after
+from core.redact import redact_text, redact_url, register_secret
 from routing.signing import request_target, sign, whole_seconds
 from store.outbox import Message
 from sync.outbox import Delivered, Failed, Outcome, Retry

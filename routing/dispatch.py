@@ -24,8 +24,8 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, select, update
 
-from mapping.errors import ErpsyncError
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.errors import ErpsyncError
 from routing.delivery import DispatchSender
 from store import orders as lifecycle
 from store import stock

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from mapping.errors import ConfigError, RecordError
+from core.errors import ConfigError, RecordError
 
 Verdict = Literal["won", "lost", "skipped"]
 HoldReason = Literal["no_location", "no_stock"]

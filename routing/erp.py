@@ -16,8 +16,8 @@ from functools import partial
 
 from sqlalchemy import Engine, insert, select
 
-from connectors.base import SalesDoc, SalesDocLine, SalesOrderSink
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.ports import SalesDoc, SalesDocLine, SalesOrderSink
 from store.db import retry_on_lock_conflict
 from store.models import AuditLog, DispatchInstruction, Location, OrderLine, SalesOrder
 from store.outbox import Message

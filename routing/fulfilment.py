@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from sqlalchemy import Engine, select
 
-from connectors.base import Fulfilment, FulfilmentChannel, FulfilmentLine
+from core.ports import Fulfilment, FulfilmentChannel, FulfilmentLine
 from store.bindings import reverse_bindings
 from store.models import SalesOrder
 from store.outbox import Message

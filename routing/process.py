@@ -29,8 +29,8 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from mapping.excerpt import shorten
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.excerpt import shorten
 from routing.dispatch import queue_send
 from routing.engine import Decision, OrderLineToRoute, OrderToRoute, Place, RoutingPolicy, route
 from routing.holds import (

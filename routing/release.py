@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from mapping.records import utcnow
+from core.clock import utcnow
 from routing.holds import HOLD_CODES
 from store import orders as lifecycle
 from store.models import AuditLog, SalesOrder

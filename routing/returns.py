@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Engine, insert, select, update
 
-from mapping.errors import ErpsyncError
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.errors import ErpsyncError
 from routing.shipments import ShippedLine
 from store import orders as lifecycle
 from store import stock

@@ -24,9 +24,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from mapping.errors import RecordError
+from core.clock import utcnow
+from core.errors import RecordError
 from mapping.records import Shipment as ShipmentRecord
-from mapping.records import utcnow
 from routing.dispatch import FULFIL_TOPIC, NotAllowed, NotFound, _instruction
 from routing.order_messages import fulfilment_key
 from store import orders as lifecycle

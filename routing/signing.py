@@ -71,7 +71,7 @@ from typing import Protocol
 
 import requests
 
-from mapping.errors import ErpsyncError
+from core.errors import ErpsyncError
 
 TIMESTAMP_HEADER = "X-Erpsync-Timestamp"
 NONCE_HEADER = "X-Erpsync-Nonce"

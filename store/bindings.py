@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, select
 
-from mapping.records import utcnow
+from core.clock import utcnow
 from mapping.skus import SkuBinding
 from store.batching import select_in
 from store.models import Product as ProductRow

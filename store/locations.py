@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, delete, insert, select, update
 
-from mapping.records import utcnow
+from core.clock import utcnow
 from store.models import Location, LocationRegion
 from store.upsert import NEW, upsert
 

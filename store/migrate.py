@@ -21,7 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from mapping.errors import ConfigError
+from core.errors import ConfigError
 from store.db import is_mysql, make_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")

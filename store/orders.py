@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from mapping.errors import ErpsyncError
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.errors import ErpsyncError
 from store.models import SalesOrder
 
 RECEIVED, VALIDATED, ALLOCATED, DISPATCHED = "received", "validated", "allocated", "dispatched"

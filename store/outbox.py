@@ -53,9 +53,9 @@ from sqlalchemy import Connection, Engine, Insert, Row, and_, case, func, or_, s
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
-from connectors.redact import redact_text
-from mapping.excerpt import shorten
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.excerpt import shorten
+from core.redact import redact_text
 from store.db import retry_on_lock_conflict
 from store.models import Outbox
 from store.owners import is_gone

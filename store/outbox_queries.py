@@ -29,7 +29,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, Row, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from mapping.records import utcnow
+from core.clock import utcnow
 from store.models import DispatchInstruction, Outbox, SalesOrder
 from store.outbox import KEY_HEAD_CHARS, is_pending
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, select, update
 
-from mapping.records import utcnow
+from core.clock import utcnow
 from store.batching import select_in
 from store.models import Allocation, Location, StockLevel, StockMovement
 from store.upsert import increment, upsert

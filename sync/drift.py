@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy import Connection, Engine, select
 
-from connectors.base import StockChannel
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.ports import StockChannel
 from store.bindings import bound_skus, reverse_bindings
 from store.models import ChannelListing, Outbox
 from store.upsert import NEW, upsert

@@ -41,9 +41,10 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from alerts.notify import AlertPolicy
 from alerts.operational import Condition, clear_condition, raise_condition
 from connectors.base import Connector, Page
-from connectors.redact import redact_text
-from mapping.errors import ErpsyncError, LeaseLost, PermanentError
-from mapping.records import Order, Product, Record, StockLevel, StockMove, utcnow
+from core.clock import utcnow
+from core.errors import ErpsyncError, LeaseLost, PermanentError
+from core.redact import redact_text
+from mapping.records import Order, Product, Record, StockLevel, StockMove
 from store.db import retry_on_lock_conflict
 from store.models import SyncCursor, SyncRun
 from store.upsert import NEW, upsert

@@ -24,9 +24,9 @@ import structlog
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from connectors.redact import redact_text
-from mapping.errors import RecordError
-from mapping.excerpt import shorten
+from core.errors import RecordError
+from core.excerpt import shorten
+from core.redact import redact_text
 from mapping.records import Record
 from store.db import is_data_refusal, refusal_message
 from sync.reconcile import Outcome, PageContext

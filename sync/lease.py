@@ -35,8 +35,8 @@ import structlog
 from sqlalchemy import Connection, Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mapping.errors import LeaseLost
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.errors import LeaseLost
 from store import outbox
 from store.db import retry_on_lock_conflict
 from store.models import SyncLease, SyncRun

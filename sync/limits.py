@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mapping.errors import RecordError
+from core.errors import RecordError
 from mapping.records import Order, Product, Record, Shipment, StockLevel, StockMove
 from store.limits import ColumnLimit, column_limit
 from store.models import Location, OrderLine, SalesOrder, StockMovement

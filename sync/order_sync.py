@@ -25,7 +25,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
 
-from mapping.records import Order, utcnow
+from core.clock import utcnow
+from mapping.records import Order
 from store import orders as lifecycle
 from store import stock
 from store.limits import column_limit

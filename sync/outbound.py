@@ -40,9 +40,9 @@ from functools import partial
 import structlog
 from sqlalchemy import Connection, Engine, select, union, update
 
-from connectors.base import PushResult, StockChannel, StockUpdate
-from mapping.errors import ConnectorError, RetriableError
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.errors import ConnectorError, RetriableError
+from core.ports import PushResult, StockChannel, StockUpdate
 from store.bindings import bound_skus, reverse_bindings
 from store.db import retry_on_lock_conflict
 from store.models import ChannelListing, Location, OrderLine, SalesOrder, SkuBinding, StockLevel

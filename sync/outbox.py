@@ -62,9 +62,9 @@ import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from connectors.redact import redact_text
-from mapping.errors import AuthError, PermanentError, RetriableError
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.errors import AuthError, PermanentError, RetriableError
+from core.redact import redact_text
 from store import outbox as store
 from store.outbox import Message
 from sync.lease import worker_id as new_worker_id

@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
-from connectors.redact import redact_text
-from mapping.errors import RecordError
-from mapping.excerpt import shorten
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.errors import RecordError
+from core.excerpt import shorten
+from core.redact import redact_text
 from store.batching import execute_in
 from store.models import Quarantine
 from store.upsert import NEW, increment, upsert

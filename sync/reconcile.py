@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
-from mapping.errors import RecordError
-from mapping.records import Product, Record, utcnow
+from core.clock import utcnow
+from core.errors import RecordError
+from mapping.records import Product, Record
 from store.batching import select_in
 from store.models import Product as ProductRow
 from store.upsert import NEW, upsert

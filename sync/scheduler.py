@@ -32,8 +32,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from mapping.errors import ErpsyncError
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.errors import ErpsyncError
 from sync.engine import RunResult, StreamJob, run_stream
 from sync.lease import recover, worker_id
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from mapping.excerpt import shorten
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.excerpt import shorten
 from store.models import Quarantine, SyncCursor, SyncLease, SyncRun
 from store.owners import describe, is_gone
 

@@ -28,8 +28,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, insert, select, update
 
-from mapping.errors import RecordError
-from mapping.records import StockLevel, StockMove, utcnow
+from core.clock import utcnow
+from core.errors import RecordError
+from mapping.records import StockLevel, StockMove
 from mapping.values import whole
 from store.batching import execute_in, select_in
 from store.models import Location, StockMovement

@@ -42,8 +42,8 @@ from alerts.notifiers.feishu import FeishuNotifier
 from alerts.notifiers.slack import SlackNotifier
 from alerts.notifiers.webhook import WebhookNotifier
 from alerts.notifiers.wecom import WeComNotifier
-from connectors.redact import redact_text
-from mapping.errors import ConnectorError, PermanentError, RetriableError
+from core.errors import ConnectorError, PermanentError, RetriableError
+from core.redact import redact_text
 from routing.delivery import SmtpSettings
 from store.outbox import Message
 from sync.outbox import Delivered, Failed, Outcome, Retry

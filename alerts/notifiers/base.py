@@ -9,7 +9,7 @@ goes: ``email`` (``to``), ``dingtalk`` (``url`` with the access token, ``secret`
 (``url``) or a generic ``webhook`` (``url``, ``secret``).
 
 A :class:`Notifier` sends one notification to one destination with an idempotency key and
-returns nothing, or raises (the tree is in :mod:`mapping.errors`):
+returns nothing, or raises (the tree is in :mod:`core.errors`):
 
 - ``RetriableError``: network errors, timeouts, 408, 429, 5xx and the vendors' throttle codes,
   with ``retry_after`` in seconds when the vendor says or documents how long to wait;
@@ -17,7 +17,7 @@ returns nothing, or raises (the tree is in :mod:`mapping.errors`):
   an unknown robot, any other 4xx. The error names the destination and the vendor's code.
 
 Error texts, like log lines, never hold a secret, a token from a URL or the message body:
-destinations register their secrets with :mod:`connectors.redact` and URLs are shown redacted.
+destinations register their secrets with :mod:`core.redact` and URLs are shown redacted.
 
 >>> note = Notification.from_payload({"title": "缺货预警 — CUP-500", "text": "On hand 3, safety 10"})
 >>> Destination("wecom", "ops-wecom", url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K")
@@ -35,10 +35,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-from connectors.http import parse_retry_after
-from connectors.redact import redact_text, redact_url, register_secret
-from mapping.errors import PermanentError, RetriableError
-from mapping.excerpt import shorten
+from core.errors import PermanentError, RetriableError
+from core.excerpt import shorten
+from core.http import parse_retry_after
+from core.redact import redact_text, redact_url, register_secret
 
 Kind = Literal["email", "dingtalk", "wecom", "feishu", "slack", "webhook"]
 Severity = Literal["info", "warning", "critical"]
@@ -178,7 +178,7 @@ def split_mentions(mention: Sequence[str]) -> Mentions:
 
 
 def protect(*secrets: str | None) -> None:
-    """Register credentials so that :mod:`connectors.redact` masks them in every log line and error."""
+    """Register credentials so that :mod:`core.redact` masks them in every log line and error."""
     for secret in secrets:
         if secret:
             register_secret(secret)

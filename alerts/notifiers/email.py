@@ -29,7 +29,7 @@ from pathlib import Path
 import jinja2
 
 from alerts.notifiers.base import DETAILS_LABELS, SEVERITY_LABELS, Destination, Notification
-from mapping.errors import PermanentError, RetriableError
+from core.errors import PermanentError, RetriableError
 from routing.delivery import SmtpSettings, send_mail
 from sync.outbox import Failed, Retry
 

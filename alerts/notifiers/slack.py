@@ -37,7 +37,7 @@ from alerts.notifiers.base import (
     split_mentions,
     truncate_chars,
 )
-from mapping.errors import RetriableError
+from core.errors import RetriableError
 
 HEADER_MAX_CHARS = 150
 SECTION_MAX_CHARS = 3000

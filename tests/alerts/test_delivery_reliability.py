@@ -15,7 +15,7 @@ from alerts.notifiers import NotifyHandler
 from alerts.notifiers.base import Destination
 from alerts.notify import TOPIC, AlertPolicy, RouteRule
 from alerts.shortage import Rule
-from mapping.records import utcnow
+from core.clock import utcnow
 from routing.delivery import SmtpSettings
 from store import stock
 from store.locations import LocationSpec, apply_locations

@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 
 from alerts.notifiers.base import Destination, Notification
 from alerts.notifiers.email import EmailNotifier, alert_message_id, render_alert_email
-from mapping.errors import PermanentError, RetriableError
+from core.errors import PermanentError, RetriableError
 from routing.delivery import SmtpSettings
 
 KEY = "alert:7:opened:buyers"

@@ -22,7 +22,7 @@ from alerts.notifiers.feishu import FeishuNotifier
 from alerts.notifiers.slack import SlackNotifier
 from alerts.notifiers.webhook import WebhookNotifier
 from alerts.notifiers.wecom import WeComNotifier
-from mapping.errors import PermanentError, RetriableError
+from core.errors import PermanentError, RetriableError
 from routing.signing import NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.alerts.notifier_receivers import (
     Receiver,

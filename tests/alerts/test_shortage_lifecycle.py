@@ -15,7 +15,7 @@ from alerts.lifecycle import acknowledge
 from alerts.notify import AlertPolicy, Quiet, RouteRule, Where, destinations_for
 from alerts.shortage import Rule
 from alerts.velocity import days_of_cover, ewma_velocity, reorder_qty
-from mapping.records import utcnow
+from core.clock import utcnow
 from store import stock
 from store.locations import LocationSpec, apply_locations
 from store.models import Alert, Allocation, OrderLine, Outbox, SalesOrder

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from config import ErpsyncConfig, load_config_text
-from mapping.errors import ConfigError
+from core.errors import ConfigError
 from tests.config.fakes import shop_lookup
 
 Load = Callable[..., ErpsyncConfig]

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from pydantic import ConfigDict, Field, SecretStr
 
 from connectors.base import Connector, ConnectorSettings, Page, Stream
-from mapping.errors import ConfigError
+from core.errors import ConfigError
 
 
 class ShopSettings(ConnectorSettings):

@@ -9,7 +9,7 @@ import yaml
 from cryptography.fernet import Fernet
 
 from config import render_config
-from connectors.redact import redact_text
+from core.redact import redact_text
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from config import load_config, load_config_text
-from mapping.errors import ConfigError
+from core.errors import ConfigError
 from tests.config.fakes import shop_lookup
 
 #: nine levels of nine aliases each: 9**9 (387 million) strings once written out

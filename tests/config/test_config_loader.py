@@ -15,7 +15,7 @@ from config import (
     load_config_text,
     resolve_config_path,
 )
-from mapping.errors import ConfigError
+from core.errors import ConfigError
 from tests.config.fakes import FakeShop, ShopSettings, shop_lookup
 
 THREE_MISTAKES = """\

@@ -7,8 +7,8 @@ import yaml
 from cryptography.fernet import Fernet
 
 from config import load_config_text, render_config
-from connectors.redact import redact_text
-from mapping.errors import ConfigError
+from core.errors import ConfigError
+from core.redact import redact_text
 from tests.config.fakes import shop_lookup
 
 SHOP_TOKEN = "shp-Zq81x-interpolated-token"

@@ -47,7 +47,7 @@ import responses
 
 from connectors.base import Connector, Page
 from connectors.cursors import cursor_order
-from mapping.errors import AuthError, ConnectorError, PermanentError, RetriableError
+from core.errors import AuthError, ConnectorError, PermanentError, RetriableError
 
 Serve = Callable[[int, str | None], None]
 ServeStatus = Callable[[int], None]

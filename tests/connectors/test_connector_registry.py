@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from connectors.registry import GROUP, connector_class, known_kinds
-from mapping.errors import ConfigError
+from core.errors import ConfigError
 
 PROJECT = Path(__file__).resolve().parents[2]
 

@@ -10,9 +10,9 @@ import requests
 import responses
 from structlog.testing import capture_logs
 
-from connectors.http import BearerAuth, HttpClient, QueryParamAuth, parse_retry_after
+from connectors.http import BearerAuth, HttpClient, QueryParamAuth
 from connectors.ratelimit import TokenBucket
-from mapping.errors import AuthError, PermanentError, RetriableError
+from core.errors import AuthError, PermanentError, RetriableError
 
 BASE = "https://erp.example/api"
 
@@ -194,18 +194,3 @@ def test_absolute_urls_on_other_hosts_are_refused(client: HttpClient) -> None:
     assert client.url("/items") == f"{BASE}/items"
     with pytest.raises(PermanentError, match="refusing to send credentials"):
         client.url("https://evil.example/steal")
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        (None, None),
-        ("", None),
-        ("5", 5.0),
-        (" 0 ", 0.0),
-        ("soon", None),
-        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
-    ],
-)
-def test_parse_retry_after(header: str | None, expected: float | None) -> None:
-    assert parse_retry_after(header, now=datetime(2030, 1, 1, tzinfo=UTC).timestamp()) == expected

@@ -22,7 +22,7 @@ from connectors.paginate import (
     SinceIdPaginator,
     iter_pages,
 )
-from mapping.errors import PermanentError
+from core.errors import PermanentError
 
 BASE = "https://shop.example/api"
 

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select
 from connectors.paginate import CursorTokenPaginator, PageLoop, RequestSpec, iter_pages
 from connectors.rest import RestConnector, RestSettings
 from connectors.tryton import TrytonConnector, TrytonSettings
-from mapping.errors import PermanentError
+from core.errors import PermanentError
 from store.locations import LocationSpec, apply_locations
 from store.models import StockLevel, SyncRun
 from sync.engine import StreamJob, run_stream

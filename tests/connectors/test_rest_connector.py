@@ -13,7 +13,7 @@ from responses import matchers
 
 from connectors.base import Page
 from connectors.rest import RestConnector, RestSettings
-from mapping.errors import AuthError, PermanentError
+from core.errors import AuthError, PermanentError
 
 BASE = "https://erp.example/api/v2"
 

@@ -18,11 +18,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, func, insert, select, update
 from structlog.testing import capture_logs
 
+from core.clock import utcnow
+from core.errors import ConfigError
 from erpsync.api import ApiTokenSpec, create_app
 from erpsync.api_server import ApiServer
 from erpsync.metrics import metrics_registry
-from mapping.errors import ConfigError
-from mapping.records import utcnow
 from routing.signing import sign
 from store import outbox, stock
 from store.locations import LocationSpec, apply_locations

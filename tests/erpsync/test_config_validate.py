@@ -9,10 +9,10 @@ import yaml
 from cryptography.fernet import Fernet
 
 from config import load_config, load_config_text
+from core.errors import ConfigError
 from erpsync.cli import run_cli
 from erpsync.service import build_service
 from erpsync.startup import check_startup, routing_targets
-from mapping.errors import ConfigError
 from store.db import make_engine
 
 EXAMPLES = Path(__file__).parents[2] / "config" / "examples"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
+from core.clock import utcnow
 from erpsync.cli import EXIT_FAILURE, EXIT_NOTHING, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, run_cli
-from mapping.records import utcnow
 from store.db import make_engine
 from store.models import Alert, Quarantine
 from tests.conftest import BACKENDS

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
+from core.errors import PermanentError
 from erpsync import cli_orders
 from erpsync.cli import run_cli
-from mapping.errors import PermanentError
 from routing.dispatch import FULFIL_TOPIC
 from routing.erp import TOPIC as ERP_TOPIC
 from routing.erp import ErpOrderHandler

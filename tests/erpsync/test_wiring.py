@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from config import load_config_text
+from core.errors import ConfigError
 from erpsync.wiring import channel_policies, plan_streams, stock_channels
-from mapping.errors import ConfigError
 from sync.sellable import Rule
 
 CONFIG = """\

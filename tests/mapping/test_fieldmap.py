@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mapping.errors import RecordError
+from core.errors import RecordError
 from mapping.fieldmap import FieldMap
 from mapping.records import Address, Order, OrderLine, Product, StockLevel
 from tests.mapping.shopify import ORDER_SPEC, order

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mapping.errors import RecordError
+from core.errors import RecordError
 from mapping.fieldmap import FieldMap
 from mapping.pipeline import Mapper, bind_page, record_key
 from mapping.records import Order, OrderLine, StockLevel

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mapping.errors import RecordError
+from core.errors import RecordError
 from mapping.records import Order, OrderLine, Product, Shipment, ShipmentLine, StockLevel, StockMove
 from mapping.skus import Binder, SkuBinding, external_skus, read_bindings_csv
 

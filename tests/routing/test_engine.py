@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from mapping.errors import ConfigError, RecordError
+from core.errors import ConfigError, RecordError
 from routing.engine import OrderToRoute, Part, PinRule, Place, RoutingPolicy, route
 from tests.routing.network import NETWORK, full, line, order, ships, stocked
 

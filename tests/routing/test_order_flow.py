@@ -13,7 +13,7 @@ import responses
 from sqlalchemy import Engine, func, select
 
 from connectors.rest import RestConnector, RestSettings
-from mapping.records import utcnow
+from core.clock import utcnow
 from routing import dispatch, shipments
 from routing.delivery import DeliveryTarget, DispatchSender
 from routing.engine import RoutingPolicy
@@ -419,7 +419,7 @@ def test_a_shipments_stream_reports_parcels_like_the_api(store_engine: Engine, w
 def test_dispatched_orders_become_sales_documents_in_the_erp_once(
     store_engine: Engine, world: dict[str, int]
 ) -> None:
-    from connectors.base import SalesDoc
+    from core.ports import SalesDoc
     from routing.erp import TOPIC as ERP_TOPIC
     from routing.erp import ErpOrderHandler
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mapping.errors import ErpsyncError
+from core.errors import ErpsyncError
 from routing.signing import (
     MemoryNonceStore,
     SignatureError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, insert, select
 
-from mapping.records import utcnow
+from core.clock import utcnow
 from store import orders
 from store.models import SalesOrder
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import Engine, select
 
-from mapping.records import utcnow
+from core.clock import utcnow
 from store import outbox, outbox_queries
 from store.models import Outbox
 

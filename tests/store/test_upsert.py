@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, select
 
-from mapping.records import utcnow
+from core.clock import utcnow
 from store.models import Location, SalesOrder, SyncCursor
 from store.upsert import NEW, upsert
 

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from connectors.base import Connector, ConnectorSettings, Page, Stream
-from mapping.errors import RecordError
+from core.errors import RecordError
 from mapping.records import RECORD_TYPES
 from sync.engine import MappedPage
 from sync.quarantine import Refused

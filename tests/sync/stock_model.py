@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, text
 
 from connectors.base import Connector, ConnectorSettings, Page, Stream
-from mapping.records import utcnow
+from core.clock import utcnow
 from store.db import make_engine
 from store.migrate import upgrade
 from store.models import (

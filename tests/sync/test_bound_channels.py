@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Engine, select
 from structlog.testing import capture_logs
 
-from connectors.base import PushResult, StockUpdate
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.ports import PushResult, StockUpdate
 from mapping.skus import SkuBinding
 from store import stock
 from store.bindings import save_bindings

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from alerts.evaluate import AlertSettings
-from connectors.base import PushResult, StockUpdate
+from core.ports import PushResult, StockUpdate
 from erpsync.alerting import DriftAlerts
 from mapping.skus import SkuBinding
 from store import stock

@@ -96,7 +96,7 @@ def test_unknown_location_is_quarantined_not_fatal(locations: Engine) -> None:
 
 
 def test_a_quarantine_reason_never_stores_a_secret_in_clear(locations: Engine) -> None:
-    from connectors.redact import register_secret
+    from core.redact import register_secret
 
     secret = "tok-5f1e9c0a7d3b"  # a credential a careless source echoed into a record
     register_secret(secret)

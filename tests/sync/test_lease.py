@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, insert, select
 
-from mapping.records import utcnow
+from core.clock import utcnow
 from store import outbox, stock
 from store.locations import LocationSpec, apply_locations
 from store.models import StockLevel, SyncLease, SyncRun

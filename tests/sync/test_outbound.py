@@ -10,10 +10,10 @@ import pytest
 import responses
 from sqlalchemy import Engine, func, select
 
-from connectors.base import PushResult, StockUpdate
 from connectors.rest import RestConnector, RestSettings
-from mapping.errors import RetriableError
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.errors import RetriableError
+from core.ports import PushResult, StockUpdate
 from mapping.skus import SkuBinding
 from store import stock
 from store.bindings import save_bindings

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 from structlog.testing import capture_logs
 
-from mapping.errors import AuthError, PermanentError, RetriableError
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.errors import AuthError, PermanentError, RetriableError
 from store import outbox as store_outbox
 from store.models import Outbox
 from store.outbox import Message

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, func, select
 
-from connectors.base import PushResult, StockUpdate
+from core.ports import PushResult, StockUpdate
 from store import stock
 from store.db import is_lock_conflict, is_mysql, make_engine
 from store.locations import LocationSpec, apply_locations

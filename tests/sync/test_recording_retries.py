@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import OperationalError
 
-from connectors.base import PushResult, SalesDoc, StockUpdate
-from mapping.records import utcnow
+from core.clock import utcnow
+from core.ports import PushResult, SalesDoc, StockUpdate
 from routing import dispatch
 from routing.delivery import DeliveryTarget, DispatchSender
 from routing.erp import TOPIC as ERP_TOPIC

@@ -15,7 +15,7 @@ import responses
 from sqlalchemy import Engine, func, select
 
 from connectors.rest import RestConnector, RestSettings
-from mapping.errors import PermanentError
+from core.errors import PermanentError
 from store.locations import LocationSpec, apply_locations
 from store.models import Alert, Outbox, SnapshotHold, StockLevel, StockMovement, SyncRun
 from sync.engine import StreamJob, run_stream

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, insert, select
 
 from connectors.base import Connector, ConnectorSettings, Page, Stream
-from mapping.records import utcnow
+from core.clock import utcnow
 from store import stock
 from store.locations import LocationSpec, apply_locations
 from store.models import Allocation, OrderLine, Quarantine, SalesOrder, StockLevel, StockMovement

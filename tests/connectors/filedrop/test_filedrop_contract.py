@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from connectors.filedrop import LEDGER, FileDropConnector, FileDropSettings
-from mapping.errors import PermanentError
+from core.errors import PermanentError
 from tests.connectors.contract import check_error_mapping, check_stream
 from tests.connectors.filedrop.files import COLUMNS, HEADER, write_csv, write_xlsx
 

@@ -13,7 +13,7 @@ from connectors.base import Page
 from connectors.cursors import cursor_order
 from connectors.dropreport import Problem, write_report
 from connectors.filedrop import LEDGER, FileDropConnector, FileDropSettings, Ledger
-from mapping.errors import PermanentError
+from core.errors import PermanentError
 from tests.connectors.filedrop.files import COLUMNS, HEADER, report, write_csv, write_xlsx
 
 

@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 from connectors.dropreport import printable
 from connectors.filedrop import FileDropConnector, FileDropSettings
 from connectors.sftp import SftpSettings, download_new, plain_name_problem
-from mapping.errors import AuthError, ConfigError, PermanentError, RetriableError
+from core.errors import AuthError, ConfigError, PermanentError, RetriableError
 from tests.connectors.filedrop.files import COLUMNS, HEADER, report, write_csv
 
 asyncssh = pytest.importorskip("asyncssh", reason="asyncssh (dev extra) runs the test SFTP server")

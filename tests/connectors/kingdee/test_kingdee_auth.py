@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from config import load_config
 from connectors.kingdee import KingdeeAuth, KingdeeSettings, client_secret, login_sign
-from mapping.errors import AuthError
+from core.errors import AuthError
 from tests.connectors.kingdee.fake import APP_ID, APP_SECRET, BASE, LOGIN, QUERY, body, connector, serve
 
 PATH = "/k3cloud/Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.ExecuteBillQuery.common.kdsvc"

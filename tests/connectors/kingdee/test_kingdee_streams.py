@@ -13,7 +13,7 @@ import pytest
 import responses
 
 from connectors.base import SalesDoc, SalesDocLine
-from mapping.errors import PermanentError, RetriableError
+from core.errors import PermanentError, RetriableError
 from mapping.fieldmap import FieldMap
 from mapping.records import Product, StockLevel
 from tests.connectors.contract import check_error_mapping, check_stream, status_everywhere

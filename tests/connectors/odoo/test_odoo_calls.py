@@ -17,7 +17,7 @@ import responses
 from pydantic import ValidationError
 
 from connectors.base import SalesDoc, SalesDocLine, SalesOrderSink
-from mapping.errors import AuthError, ConnectorError, PermanentError, RetriableError
+from core.errors import AuthError, ConnectorError, PermanentError, RetriableError
 from tests.connectors.odoo.fake import BASE, KEY, body, connector, execute_kw, fixture, serve
 
 DOC = SalesDoc(

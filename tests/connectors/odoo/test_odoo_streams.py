@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import responses
 
-from mapping.errors import PermanentError
+from core.errors import PermanentError
 from mapping.fieldmap import FieldMap
 from mapping.records import Product, StockLevel
 from tests.connectors.contract import check_error_mapping, check_stream, status_everywhere

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from connectors.sql import SqlConnector, SqlSettings, SqlStream, json_value
-from mapping.errors import AuthError, ConfigError, PermanentError, RetriableError
+from core.errors import AuthError, ConfigError, PermanentError, RetriableError
 from tests.conftest import mysql_server_url
 from tests.connectors.sql.conftest import ROWS, Source
 

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from connectors.sql import SqlConnector, SqlSettings
-from mapping.errors import AuthError, PermanentError, RetriableError
+from core.errors import AuthError, PermanentError, RetriableError
 from tests.connectors.contract import check_error_mapping, check_stream
 from tests.connectors.sql.conftest import Source
 

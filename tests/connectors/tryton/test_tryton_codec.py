@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from connectors.tryton import decode, encode, rpc_error, whole
-from mapping.errors import AuthError, PermanentError, RetriableError
+from core.errors import AuthError, PermanentError, RetriableError
 
 
 def test_values_travel_as_tryton_objects_and_back() -> None:

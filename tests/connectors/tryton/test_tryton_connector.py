@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 
 from connectors.base import Page, SalesDoc, SalesDocLine
 from connectors.tryton import TrytonConnector, TrytonSettings
-from mapping.errors import AuthError, PermanentError
+from core.errors import AuthError, PermanentError
 from mapping.fieldmap import FieldMap
 from mapping.pipeline import Mapper
 from mapping.records import Product, Record, StockLevel

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from connectors.base import SalesDoc, SalesDocLine
 from connectors.tryton import TrytonConnector, TrytonSettings
-from mapping.errors import PermanentError
+from core.errors import PermanentError
 from tests.connectors.tryton.conftest import Tryton
 
 pytestmark = pytest.mark.tryton

