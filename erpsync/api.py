@@ -19,7 +19,7 @@ which numbers exist elsewhere. Two entries holding one token are refused (``Valu
 **Signed requests**: when an instruction's location has a secret in ``location_secrets``, every
 ``POST`` about it (whatever the token's role) must carry ``X-Erpsync-Timestamp``,
 ``X-Erpsync-Nonce`` and ``X-Erpsync-Signature`` over method, path and query, timestamp, nonce and
-raw body (``routing.signing``, window 300 s; ``docs/api.md`` has the canonical string). Nonces are
+raw body (``delivery.signing``, window 300 s; ``docs/api.md`` has the canonical string). Nonces are
 kept in ``nonce_store`` (default: the store's ``request_nonce`` table, shared by every process).
 A refused signature is a 401 naming the failed check, never the secret.
 
@@ -59,11 +59,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, select
 
+from delivery.signing import NonceStore, SignatureError, verify
 from erpsync.api_models import AckIn, AckOut, InstructionDetail, InstructionSummary, ShipmentIn, ShipmentOut
 from erpsync.body_limit import DEFAULT_LIMIT, BodyLimit
 from erpsync.metrics import health_report, metrics_registry
 from routing import dispatch, shipments
-from routing.signing import NonceStore, SignatureError, verify
 from store.models import DispatchInstruction, Location, SalesOrder
 from store.nonces import SqlNonceStore
 from store.orders import IllegalTransition

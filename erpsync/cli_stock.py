@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 
 from core.csvsafe import csv_writer
 from core.errors import ConfigError
+from delivery.worker import OutboxWorker
 from erpsync.console import make_console
 from erpsync.context import AppContext, app_context, key_param
 from erpsync.exits import EXIT_FAILURE
@@ -25,7 +26,6 @@ from store.bindings import reverse_bindings
 from store.models import ChannelListing, Location, Outbox, Product, StockLevel
 from sync.drift import DriftReport, check_drift
 from sync.outbound import TOPIC, PushHandler, channel_blockers, plan, plan_and_enqueue
-from sync.outbox import OutboxWorker
 from sync.sellable import ChannelPolicy, compute, load_inputs, others_locked
 
 out = make_console()

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from alerts.notify import TOPIC as ALERT_TOPIC
 from config import ErpsyncConfig
 from core.clock import utcnow
+from delivery.worker import OutboxWorker
 from erpsync.alerting import AlertEvaluator, Digest, DriftAlerts, OperationalCheck
 from erpsync.api import ApiTokenSpec, create_app
 from erpsync.api_server import ApiServer
@@ -30,7 +31,6 @@ from routing.process import OrderSettings, process_orders
 from store.nonces import SqlNonceStore
 from sync import lease as leases
 from sync.outbound import TOPIC, PushHandler, channel_blockers, plan_and_enqueue
-from sync.outbox import OutboxWorker
 from sync.scheduler import Schedule, Service, Task
 from sync.sellable import ChannelPolicy
 

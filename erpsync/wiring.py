@@ -26,10 +26,11 @@ from connectors.base import Connector
 from connectors.registry import connector_class
 from core.errors import ConfigError
 from core.ports import FulfilmentChannel, SalesOrderSink, StockChannel
+from delivery.smtp import SmtpSettings
 from mapping.fieldmap import FieldMap
 from mapping.pipeline import Mapper
 from mapping.records import RECORD_TYPES
-from routing.delivery import DeliveryTarget, DispatchSender, SmtpSettings
+from routing.delivery import DeliveryTarget, DispatchSender
 from routing.engine import PinRule, RoutingPolicy
 from routing.process import OrderSettings
 from routing.shipments import reconcile_shipments

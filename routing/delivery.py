@@ -6,11 +6,11 @@
 ``lines``, ``note``, ``kind``: ``"dispatch"``, or ``"recall"`` when the order was cancelled after
 dispatch and must be stopped). The location's :class:`DeliveryTarget` says how it receives them:
 
-- ``webhook``: a compact UTF-8 JSON ``POST`` with ``Idempotency-Key: <key>`` and the
-  :mod:`routing.signing` headers (bound to method, URL and body; a fresh nonce per attempt).
-  2xx: delivered; 408, 429, 5xx and network errors: retried (after ``Retry-After`` seconds if
-  sent); any other status (401/403 usually means the secrets differ): a dead letter with the
-  status and a redacted excerpt.
+- ``webhook``: a compact UTF-8 JSON ``POST`` sent by :mod:`delivery.webhook`, with
+  ``Idempotency-Key: <key>`` and the :mod:`delivery.signing` headers (bound to method, URL and
+  body; a fresh nonce per attempt). 2xx: delivered; 408, 429, 5xx and network errors: retried
+  (after ``Retry-After`` seconds if sent); any other status (401/403 usually means the secrets
+  differ): a dead letter with the status and a redacted excerpt.
   Receivers answer 2xx to an idempotency key they already have.
 - ``csv``: ``<number>.csv`` (a recall: ``<number>.recall.csv``, so it never replaces an
   instruction the warehouse has not read yet) written atomically into ``folder``: a hidden
@@ -18,9 +18,10 @@ dispatch and must be stopped). The location's :class:`DeliveryTarget` says how i
   re-send with the same content leaves the file alone; changed content replaces it, so the
   warehouse imports by ``number`` and keeps the newest. Unwritable folders are retried.
 - ``email``: a plain-text body, a printable HTML pick list (拣货单) and the CSV attached, with a
-  ``Message-ID`` derived from the key so a re-send is recognisable as the same message. SMTP 4xx,
-  network errors and refused credentials are retried; other 5xx replies, and a server refusing
-  every recipient, are dead letters (the error names the recipients).
+  ``Message-ID`` derived from the key so a re-send is recognisable as the same message, sent by
+  :mod:`delivery.smtp`: SMTP 4xx, network errors and refused credentials are retried; other 5xx
+  replies, and a server refusing every recipient, are dead letters (the error names the
+  recipients).
 
 The CSV is UTF-8 with a BOM (Excel on Chinese Windows needs it) and CRLF line ends, written by
 :func:`core.csvsafe.csv_writer`: a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or
@@ -42,8 +43,6 @@ import io
 import json
 import os
 import re
-import smtplib
-import ssl
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -61,25 +60,21 @@ import requests
 import structlog
 
 from core.csvsafe import csv_writer
-from core.excerpt import shorten
-from core.http import parse_retry_after
-from core.redact import redact_text, redact_url, register_secret
-from routing.signing import request_target, sign, whole_seconds
+from core.http import new_session
+from core.redact import redact_url, register_secret
+from delivery.outcomes import Delivered, Failed, Outcome, Retry
+from delivery.smtp import SmtpSettings, send_mail
+from delivery.webhook import judge, post_signed
 from store.outbox import Message
-from sync.outbox import Delivered, Failed, Outcome, Retry
 
 log = structlog.get_logger("erpsync.dispatch")
 
-TIMEOUT = (5.0, 15.0)
-_JSON_HEADERS = {"Content-Type": "application/json", "User-Agent": "erpsync"}
 CSV_COLUMNS = (
     *("number", "line_no", "sku", "description", "qty", "uom", "ship_to_name", "ship_to_phone"),
     *("province", "city", "district", "street", "postal_code", "carrier_hint", "due_at", "kind"),
 )
 SHIP_TO_FIELDS = ("name", "phone", "province", "city", "district", "street", "postal_code", "country")
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,119}")
-EXCERPT_CHARS = 200
-MAX_RETRY_AFTER = 15 * 60.0  # a receiver's Retry-After is honoured up to the worker's longest backoff
 
 
 @dataclass(frozen=True)
@@ -98,19 +93,6 @@ class DeliveryTarget:
             raise ValueError(f"dispatch method {self.method!r} needs {', '.join(missing)}")
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
-    """The SMTP server e-mailed instructions go through."""
-
-    host: str = "localhost"
-    port: int = 587
-    security: Literal["starttls", "ssl", "none"] = "starttls"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    sender: str = "erpsync@localhost"
-    timeout_s: float = 30.0
-
-
 class DispatchSender:
     """The outbox handler delivering dispatch instructions to each location's target (see module doc)."""
 
@@ -124,7 +106,7 @@ class DispatchSender:
     ) -> None:
         self.targets = dict(targets)
         self.smtp = smtp
-        self.session = session or requests.Session()
+        self.session = session or new_session()
         self._clock = clock
         for secret in [t.secret for t in self.targets.values()] + [smtp.password if smtp else None]:
             if secret:
@@ -164,36 +146,15 @@ class DispatchSender:
         return outcome
 
     def _post(self, message: Message, target: DeliveryTarget) -> Outcome:
-        url, secret = str(target.url), str(target.secret)
+        url, where = str(target.url), f"POST {redact_url(str(target.url))}"
         body = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {**_JSON_HEADERS, "Idempotency-Key": message.key}
-        # A fresh nonce per attempt: a re-send after a lost response must not look like a replay.
-        headers |= sign(
-            secret,
-            body,
-            method="POST",
-            target=request_target(url),
-            timestamp=whole_seconds(self._clock()),
-            nonce=uuid.uuid4().hex,
-        )
         try:
-            with self.session.post(
-                url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
+            with post_signed(
+                self.session, url, str(target.secret), body, idempotency_key=message.key, now=self._clock()
             ) as response:
-                return self._judge(response, redact_url(url))
+                return judge(response, where, self._clock())
         except requests.RequestException as exc:
-            return Retry(f"POST {redact_url(url)} failed: {type(exc).__name__}")
-
-    def _judge(self, response: requests.Response, url: str) -> Outcome:
-        status = response.status_code
-        if 200 <= status < 300:
-            return Delivered()
-        what = f"POST {url} answered {status} {response.reason or ''}".rstrip()
-        if status in (408, 429) or status >= 500:
-            after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
-            return Retry(what, None if after is None else min(after, MAX_RETRY_AFTER))
-        excerpt = shorten(" ".join(redact_text(response.text[: EXCERPT_CHARS * 20]).split()), EXCERPT_CHARS)
-        return Failed(f"{what}: {excerpt}" if excerpt else what)
+            return Retry(f"{where} failed: {type(exc).__name__}")
 
     def _mail(self, message: Message, target: DeliveryTarget) -> Outcome:
         if self.smtp is None:
@@ -355,54 +316,3 @@ def render_email(
         render_csv(payload), "text", "csv", filename=view["attachment"], params={"charset": "utf-8"}
     )
     return mail
-
-
-def send_mail(mail: EmailMessage, smtp: SmtpSettings) -> Outcome:
-    """Send one message through the SMTP server: Delivered, Retry (4xx, no server) or Failed (5xx)."""
-    try:
-        client = _connect(smtp)
-        try:
-            refused = client.send_message(mail)
-        finally:
-            _quit(client)
-    except smtplib.SMTPRecipientsRefused as exc:
-        return Failed(f"SMTP server refused every recipient: {', '.join(sorted(exc.recipients))}")
-    except smtplib.SMTPAuthenticationError as exc:
-        # The credentials are wrong, not the message: keep it until the config is fixed.
-        return Retry(f"SMTP login refused ({exc.smtp_code}); check the email: username and password")
-    except smtplib.SMTPResponseException as exc:
-        error = exc.smtp_error
-        reply = redact_text(error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error))
-        what = shorten(f"SMTP {smtp.host}:{smtp.port} answered {exc.smtp_code} {_one_line(reply)}", 300)
-        return Failed(what) if 500 <= exc.smtp_code < 600 else Retry(what)
-    except (smtplib.SMTPException, OSError) as exc:
-        return Retry(f"SMTP {smtp.host}:{smtp.port} unavailable: {type(exc).__name__}: {exc}")
-    if refused:
-        log.warning("e-mail not accepted for some recipients", refused=sorted(refused))
-    return Delivered()
-
-
-def _quit(client: smtplib.SMTP) -> None:
-    # A failing QUIT must not turn a message the server already accepted into an error.
-    try:
-        client.quit()
-    except (smtplib.SMTPException, OSError):
-        client.close()
-
-
-def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
-    context = ssl.create_default_context()
-    client = (
-        smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout_s, context=context)
-        if smtp.security == "ssl"
-        else smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s)
-    )
-    try:
-        if smtp.security == "starttls":
-            client.starttls(context=context)
-        if smtp.username:
-            client.login(smtp.username, smtp.password or "")
-    except BaseException:
-        client.close()
-        raise
-    return client

@@ -26,13 +26,13 @@ from sqlalchemy import Connection, Engine, select, update
 
 from core.clock import utcnow
 from core.errors import ErpsyncError
+from delivery.outcomes import Delivered, Outcome, Retry
 from routing.delivery import DispatchSender
 from store import orders as lifecycle
 from store import stock
 from store.db import retry_on_lock_conflict
 from store.models import Allocation, DispatchInstruction, Location, OrderLine, Product, SalesOrder
 from store.outbox import Message, enqueue
-from sync.outbox import Delivered, Outcome, Retry
 
 SEND_TOPIC = "dispatch.send"
 FULFIL_TOPIC = "fulfilment.push"

@@ -18,10 +18,10 @@ from sqlalchemy import Engine, insert, select
 
 from core.clock import utcnow
 from core.ports import SalesDoc, SalesDocLine, SalesOrderSink
+from delivery.outcomes import Delivered, Outcome, Retry
 from store.db import retry_on_lock_conflict
 from store.models import AuditLog, DispatchInstruction, Location, OrderLine, SalesOrder
 from store.outbox import Message
-from sync.outbox import Delivered, Outcome, Retry
 
 TOPIC = "erp.sales_order"
 

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from sqlalchemy import Engine, select
 
 from core.ports import Fulfilment, FulfilmentChannel, FulfilmentLine
+from delivery.outcomes import Delivered, Outcome, Retry
 from store.bindings import reverse_bindings
 from store.models import SalesOrder
 from store.outbox import Message
-from sync.outbox import Delivered, Outcome, Retry
 
 
 class FulfilmentHandler:

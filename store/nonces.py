@@ -1,16 +1,16 @@
 """Nonces of accepted signed requests, kept in the ``request_nonce`` table so every process sees them.
 
-``SqlNonceStore(engine)`` has the shape of ``routing.signing.NonceStore``: ``remember(nonce,
+``SqlNonceStore(engine)`` has the shape of ``delivery.signing.NonceStore``: ``remember(nonce,
 expires_at)`` is True the first time a nonce is seen and False when it is already remembered and
 not yet expired, whichever process remembered it. Times are whole unix seconds: a nonce is kept
 through the second ``expires_at`` and the clock's fraction is dropped, as ``verify`` drops it.
 The primary key decides: two processes racing with one nonce cannot both insert it. A nonce
 whose row has expired (but is not pruned yet) counts as new again, as in
-``routing.signing.MemoryNonceStore``; the signature's timestamp window refuses a replay of the
+``delivery.signing.MemoryNonceStore``; the signature's timestamp window refuses a replay of the
 old request by itself.
 
 Expired rows are deleted now and then (one ``DELETE`` every ``prune_every`` calls).
-``clock`` must tell the same time as the ``now`` given to ``routing.signing.verify``.
+``clock`` must tell the same time as the ``now`` given to ``delivery.signing.verify``.
 Errors: database errors other than the duplicate key are SQLAlchemy's.
 
 >>> nonces = SqlNonceStore(engine)

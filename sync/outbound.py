@@ -43,12 +43,12 @@ from sqlalchemy import Connection, Engine, select, union, update
 from core.clock import utcnow
 from core.errors import ConnectorError, RetriableError
 from core.ports import PushResult, StockChannel, StockUpdate
+from delivery.outcomes import Delivered, Failed, Outcome, Retry
 from store.bindings import bound_skus, reverse_bindings
 from store.db import retry_on_lock_conflict
 from store.models import ChannelListing, Location, OrderLine, SalesOrder, SkuBinding, StockLevel
 from store.outbox import Message, NewMessage, enqueue_many
 from store.upsert import NEW, upsert
-from sync.outbox import Delivered, Failed, Outcome, Retry
 from sync.push_gate import blockers
 from sync.sellable import UNALLOCATED, ChannelPolicy, Sellable, compute, load_inputs, others_locked
 

@@ -43,10 +43,11 @@ from alerts.notifiers.slack import SlackNotifier
 from alerts.notifiers.webhook import WebhookNotifier
 from alerts.notifiers.wecom import WeComNotifier
 from core.errors import ConnectorError, PermanentError, RetriableError
+from core.http import new_session
 from core.redact import redact_text
-from routing.delivery import SmtpSettings
+from delivery.outcomes import Delivered, Failed, Outcome, Retry
+from delivery.smtp import SmtpSettings
 from store.outbox import Message
-from sync.outbox import Delivered, Failed, Outcome, Retry
 
 log = structlog.get_logger("erpsync.alerts")
 
@@ -87,7 +88,7 @@ class NotifyHandler:
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.session = session or requests.Session()
+        self.session = session or new_session()
         self.destinations = dict(destinations)
         self.notifiers = {
             name: notifier_for(destination, smtp, session=self.session, clock=clock)

@@ -18,6 +18,8 @@ returns nothing, or raises (the tree is in :mod:`core.errors`):
 
 Error texts, like log lines, never hold a secret, a token from a URL or the message body:
 destinations register their secrets with :mod:`core.redact` and URLs are shown redacted.
+The HTTP pieces they share with the other senders (``Retry-After``, body excerpts, the statuses
+that mean "later") are in :mod:`core.http`.
 
 >>> note = Notification.from_payload({"title": "缺货预警 — CUP-500", "text": "On hand 3, safety 10"})
 >>> Destination("wecom", "ops-wecom", url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K")
@@ -28,7 +30,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol, get_args
 from urllib.parse import parse_qsl, urlsplit
@@ -37,16 +40,22 @@ import requests
 
 from core.errors import PermanentError, RetriableError
 from core.excerpt import shorten
-from core.http import parse_retry_after
+from core.http import (
+    EXCERPT_CHARS,
+    TIMEOUT,
+    USER_AGENT,
+    answered,
+    body_excerpt,
+    is_transient,
+    new_session,
+    retry_after,
+)
 from core.redact import redact_text, redact_url, register_secret
 
 Kind = Literal["email", "dingtalk", "wecom", "feishu", "slack", "webhook"]
 Severity = Literal["info", "warning", "critical"]
 Language = Literal["en", "zh-CN"]
 
-TIMEOUT = (5.0, 15.0)  # seconds to connect, seconds to read
-MAX_RETRY_AFTER = 15 * 60.0  # a wait asked by a receiver is honoured up to the outbox's longest backoff
-EXCERPT_CHARS = 200
 ELLIPSIS = "…"
 MIN_URL_TOKEN = 16  # robot tokens and hook ids are 32+ characters
 EVERYONE = frozenset({"@all", "all"})
@@ -65,7 +74,7 @@ _NEEDS: Mapping[str, tuple[str, ...]] = {
     "webhook": ("url", "secret"),
 }
 _PHONE = re.compile(r"\+?[0-9][0-9 \-]{5,19}")
-_JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "erpsync"}
+JSON_UTF8 = {"Content-Type": "application/json; charset=utf-8"}
 
 
 @dataclass(frozen=True)
@@ -237,14 +246,11 @@ def encode_json(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def post_json(
-    session: requests.Session, url: str, body: bytes, *, where: str, headers: Mapping[str, str]
-) -> requests.Response:
-    """The answer to one JSON ``POST`` (no redirects followed); ``RetriableError`` when none came."""
+@contextmanager
+def answer_or_retry(where: str) -> Iterator[None]:
+    """Turns a request that got no answer (timeout, network error) into ``RetriableError``."""
     try:
-        return session.post(
-            url, data=body, headers={**_JSON_HEADERS, **headers}, timeout=TIMEOUT, allow_redirects=False
-        )
+        yield
     except requests.Timeout:
         raise RetriableError(f"{where} did not answer within {TIMEOUT[1]:.0f}s") from None
     except requests.RequestException as exc:
@@ -252,33 +258,24 @@ def post_json(
         raise RetriableError(f"POST to {where} failed: {type(exc).__name__}") from None
 
 
-def excerpt(response: requests.Response) -> str:
-    """The start of a response body on one line, redacted, at most 200 characters."""
-    text = " ".join(redact_text(response.text[: EXCERPT_CHARS * 20]).split())
-    return truncate_chars(text, EXCERPT_CHARS)
-
-
-def retry_after(response: requests.Response, now: float) -> float | None:
-    """Seconds the ``Retry-After`` header asks to wait, capped at 15 minutes (None without one)."""
-    after = parse_retry_after(response.headers.get("Retry-After"), now)
-    return None if after is None else min(after, MAX_RETRY_AFTER)
-
-
-def answered(response: requests.Response, where: str) -> str:
-    """``<where> answered <status> <reason>``, the start of most error texts."""
-    return f"{where} answered {response.status_code} {response.reason or ''}".rstrip()
+def post_json(
+    session: requests.Session, url: str, body: bytes, *, where: str, headers: Mapping[str, str]
+) -> requests.Response:
+    """The answer to one JSON ``POST`` (no redirects followed); ``RetriableError`` when none came."""
+    sent = {**JSON_UTF8, "User-Agent": USER_AGENT, **headers}
+    with answer_or_retry(where):
+        return session.post(url, data=body, headers=sent, timeout=TIMEOUT, allow_redirects=False)
 
 
 def raise_for_transient(response: requests.Response, where: str, now: float) -> None:
     """``RetriableError`` for 408, 429 and 5xx (after ``Retry-After`` if given); nothing otherwise."""
-    status = response.status_code
-    if status in (408, 429) or status >= 500:
+    if is_transient(response.status_code):
         raise RetriableError(answered(response, where), retry_after=retry_after(response, now))
 
 
 def refusal(response: requests.Response, where: str, hint: str | None = None) -> PermanentError:
     """The ``PermanentError`` for a refused request: status, reason and a redacted excerpt."""
-    text = excerpt(response)
+    text = body_excerpt(response)
     what = f"{answered(response, where)}: {text}" if text else answered(response, where)
     return PermanentError(what, hint=hint)
 
@@ -316,7 +313,9 @@ def check_vendor_reply(response: requests.Response, where: str, codes: VendorCod
     code = _first(reply, codes.code_fields) if isinstance(reply, dict) else None
     if not isinstance(code, int) or isinstance(code, bool):
         if 200 <= response.status_code < 300:  # a proxy's page, not the vendor's: try again later
-            raise RetriableError(f"{answered(response, where)} without a result code: {excerpt(response)}")
+            raise RetriableError(
+                f"{answered(response, where)} without a result code: {body_excerpt(response)}"
+            )
         raise refusal(response, where)
     text = str(_first(reply, codes.message_fields) or "")
     if code == 0 and 200 <= response.status_code < 300:
@@ -345,7 +344,7 @@ class HttpNotifier:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.destination = destination
-        self.session = session or requests.Session()
+        self.session = session or new_session()
         self._clock = clock
         protect(destination.secret)
         protect_url_token(self.url_token(str(destination.url)))

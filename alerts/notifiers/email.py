@@ -1,4 +1,4 @@
-"""E-mail alerts through the SMTP server dispatch e-mails use (``routing.delivery.SmtpSettings``).
+"""E-mail alerts through the SMTP server dispatch e-mails use (:mod:`delivery.smtp`).
 
 Each notification becomes one e-mail to the destination's ``to`` list: subject
 ``[erpsync · <severity>] <title>``, a plain-text part and an HTML alternative (the
@@ -30,8 +30,8 @@ import jinja2
 
 from alerts.notifiers.base import DETAILS_LABELS, SEVERITY_LABELS, Destination, Notification
 from core.errors import PermanentError, RetriableError
-from routing.delivery import SmtpSettings, send_mail
-from sync.outbox import Failed, Retry
+from delivery.outcomes import Failed, Retry
+from delivery.smtp import SmtpSettings, send_mail
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 FOOTERS = {

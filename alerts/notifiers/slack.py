@@ -26,9 +26,7 @@ from alerts.notifiers.base import (
     DETAILS_LABELS,
     HttpNotifier,
     Notification,
-    answered,
     encode_json,
-    excerpt,
     join_lines,
     last_path_segment,
     post_json,
@@ -38,6 +36,7 @@ from alerts.notifiers.base import (
     truncate_chars,
 )
 from core.errors import RetriableError
+from core.http import answered, body_excerpt
 
 HEADER_MAX_CHARS = 150
 SECTION_MAX_CHARS = 3000
@@ -96,6 +95,6 @@ class SlackNotifier(HttpNotifier):
         reply = response.text.strip()
         if 200 <= response.status_code < 300:
             if reply != "ok":  # Slack answers exactly "ok": this came from something in between
-                raise RetriableError(f"{answered(response, self.where)} but not ok: {excerpt(response)}")
+                raise RetriableError(f"{answered(response, self.where)} but not ok: {body_excerpt(response)}")
             return
         raise refusal(response, self.where, HINTS.get(reply))

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from routing.signing import MemoryNonceStore, SignatureError, verify
+from delivery.signing import MemoryNonceStore, SignatureError, verify
 
 Reply = tuple[int, dict[str, str], bytes]
 Clock = Callable[[], float]
@@ -200,7 +200,7 @@ def slack_webhook(path: str) -> Vendor:
 
 
 def signed_webhook(secret: str, clock: Clock = time.time) -> Vendor:
-    """A receiver of erpsync's signed webhooks: checks with ``routing.signing.verify``; 401 if wrong."""
+    """A receiver of erpsync's signed webhooks: checks with ``delivery.signing.verify``; 401 if wrong."""
     seen = MemoryNonceStore(clock)
 
     def check(request: Request) -> Reply | None:

@@ -16,11 +16,11 @@ from alerts.notifiers.base import Destination
 from alerts.notify import TOPIC, AlertPolicy, RouteRule
 from alerts.shortage import Rule
 from core.clock import utcnow
-from routing.delivery import SmtpSettings
+from delivery.smtp import SmtpSettings
+from delivery.worker import OutboxWorker
 from store import stock
 from store.locations import LocationSpec, apply_locations
 from store.models import Outbox
-from sync.outbox import OutboxWorker
 from tests.alerts.notifier_receivers import serve, signed_webhook
 from tests.alerts.test_notifiers_email import Inbox, free_port
 

@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 from alerts.notifiers.base import Destination, Notification
 from alerts.notifiers.email import EmailNotifier, alert_message_id, render_alert_email
 from core.errors import PermanentError, RetriableError
-from routing.delivery import SmtpSettings
+from delivery.smtp import SmtpSettings
 
 KEY = "alert:7:opened:buyers"
 NOTE = Notification(

@@ -15,10 +15,11 @@ from structlog.testing import capture_logs
 
 from alerts.notifiers import TOPIC, NotifyHandler
 from alerts.notifiers.base import Destination, Notification
+from delivery.outcomes import Delivered, Failed, Outcome, Retry
+from delivery.worker import Backoff, OutboxWorker
 from store import outbox as store_outbox
 from store import outbox_queries
 from store.outbox import Message
-from sync.outbox import Backoff, Delivered, Failed, OutboxWorker, Outcome, Retry
 from tests.alerts.notifier_receivers import (
     Receiver,
     Reply,

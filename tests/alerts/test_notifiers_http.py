@@ -23,7 +23,7 @@ from alerts.notifiers.slack import SlackNotifier
 from alerts.notifiers.webhook import WebhookNotifier
 from alerts.notifiers.wecom import WeComNotifier
 from core.errors import PermanentError, RetriableError
-from routing.signing import NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from delivery.signing import NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.alerts.notifier_receivers import (
     Receiver,
     dingtalk_robot,
@@ -284,7 +284,7 @@ def test_slack_transient_answers_are_retried(
 # --- generic webhook ------------------------------------------------------------------------------
 
 
-def test_webhook_is_signed_for_routing_signing_verify(webhook_receiver: Receiver) -> None:
+def test_webhook_is_signed_for_delivery_signing_verify(webhook_receiver: Receiver) -> None:
     webhook(webhook_receiver.url).send(NOTE, KEY)
     [request] = webhook_receiver.requests
     assert webhook_receiver.refused == 0  # verify() accepted it

@@ -20,10 +20,10 @@ from structlog.testing import capture_logs
 
 from core.clock import utcnow
 from core.errors import ConfigError
+from delivery.signing import sign
 from erpsync.api import ApiTokenSpec, create_app
 from erpsync.api_server import ApiServer
 from erpsync.metrics import metrics_registry
-from routing.signing import sign
 from store import outbox, stock
 from store.locations import LocationSpec, apply_locations
 from store.models import (

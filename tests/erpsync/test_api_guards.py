@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from config import load_config_text
+from delivery.signing import sign
 from erpsync.service import build_api
-from routing.signing import sign
 from store.models import DispatchInstruction, Outbox, Shipment
 from tests.erpsync import test_api as base
 

@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from core.errors import PermanentError
+from delivery.outcomes import Failed, Outcome
+from delivery.worker import OutboxWorker
 from erpsync import cli_orders
 from erpsync.cli import run_cli
 from routing.dispatch import FULFIL_TOPIC
@@ -21,7 +23,6 @@ from store import stock
 from store.locations import LocationSpec, apply_locations
 from store.models import AuditLog, DispatchInstruction, Outbox, SalesOrder
 from store.outbox import Message
-from sync.outbox import Failed, OutboxWorker, Outcome
 from tests.routing.test_held_orders import import_orders, land_products, order
 
 CONFIG = """\

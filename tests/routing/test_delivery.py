@@ -26,12 +26,14 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
-from routing.delivery import DeliveryTarget, DispatchSender, SmtpSettings, render_csv, render_email
-from routing.signing import MemoryNonceStore, SignatureError, verify
+from delivery.outcomes import Delivered, Failed, Outcome, Retry
+from delivery.signing import MemoryNonceStore, SignatureError, verify
+from delivery.smtp import SmtpSettings
+from delivery.worker import Backoff, OutboxWorker
+from routing.delivery import DeliveryTarget, DispatchSender, render_csv, render_email
 from store import outbox as store_outbox
 from store import outbox_queries
 from store.outbox import Message
-from sync.outbox import Backoff, Delivered, Failed, OutboxWorker, Outcome, Retry
 
 SECRET = "whsec_receiver_0a1b2c3d"
 TOPIC = "dispatch.send"

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from connectors.rest import RestConnector, RestSettings
 from core.clock import utcnow
+from delivery.worker import OutboxWorker
 from routing import dispatch, shipments
 from routing.delivery import DeliveryTarget, DispatchSender
 from routing.engine import RoutingPolicy
@@ -32,7 +33,6 @@ from store.models import (
     StockMovement,
 )
 from sync.engine import StreamJob, run_stream
-from sync.outbox import OutboxWorker
 from tests.sync.fakes import ListSource, plain_mapper
 
 ADDRESS = {

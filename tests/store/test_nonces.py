@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlalchemy import Engine, func, select
 
-from routing.signing import NonceStore, SignatureError, sign, verify
+from delivery.signing import NonceStore, SignatureError, sign, verify
 from store.models import RequestNonce
 from store.nonces import SqlNonceStore
 

@@ -10,6 +10,7 @@ from structlog.testing import capture_logs
 
 from core.clock import utcnow
 from core.ports import PushResult, StockUpdate
+from delivery.worker import OutboxWorker
 from mapping.skus import SkuBinding
 from store import stock
 from store.bindings import save_bindings
@@ -17,7 +18,6 @@ from store.locations import LocationSpec, apply_locations
 from store.models import ChannelListing, Outbox
 from sync.drift import check_drift
 from sync.outbound import TOPIC, PlannedPush, PushHandler, enqueue, plan, plan_and_enqueue
-from sync.outbox import OutboxWorker
 from sync.sellable import ChannelPolicy, compute, load_inputs
 
 BOUND = ChannelPolicy("shop", ("WH",), bound=True)

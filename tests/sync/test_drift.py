@@ -9,6 +9,7 @@ from sqlalchemy import Engine, select
 
 from alerts.evaluate import AlertSettings
 from core.ports import PushResult, StockUpdate
+from delivery.worker import OutboxWorker
 from erpsync.alerting import DriftAlerts
 from mapping.skus import SkuBinding
 from store import stock
@@ -17,7 +18,6 @@ from store.locations import LocationSpec, apply_locations
 from store.models import Alert, ChannelListing, Location
 from sync.drift import check_drift
 from sync.outbound import TOPIC, PushHandler, plan_and_enqueue
-from sync.outbox import OutboxWorker
 from sync.sellable import ChannelPolicy
 
 POLICY = ChannelPolicy("shop", ("WH",))

@@ -14,13 +14,13 @@ from connectors.rest import RestConnector, RestSettings
 from core.clock import utcnow
 from core.errors import RetriableError
 from core.ports import PushResult, StockUpdate
+from delivery.worker import OutboxWorker
 from mapping.skus import SkuBinding
 from store import stock
 from store.bindings import save_bindings
 from store.locations import LocationSpec, apply_locations
 from store.models import ChannelListing, Outbox
 from sync.outbound import TOPIC, PushHandler, plan, plan_and_enqueue
-from sync.outbox import OutboxWorker
 from sync.sellable import ChannelPolicy, Override, Rule
 
 

@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 
 from core.ports import PushResult, StockUpdate
+from delivery.worker import OutboxWorker
 from store import stock
 from store.db import is_lock_conflict, is_mysql, make_engine
 from store.locations import LocationSpec, apply_locations
 from store.models import ChannelListing, Outbox
 from sync.outbound import TOPIC, PushHandler, plan_and_enqueue
-from sync.outbox import OutboxWorker
 from sync.sellable import ChannelPolicy, Rule
 
 SKUS = [f"S{n:02d}" for n in range(12)]

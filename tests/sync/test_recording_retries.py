@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from core.clock import utcnow
 from core.ports import PushResult, SalesDoc, StockUpdate
+from delivery.worker import OutboxWorker
 from routing import dispatch
 from routing.delivery import DeliveryTarget, DispatchSender
 from routing.erp import TOPIC as ERP_TOPIC
@@ -24,7 +25,6 @@ from routing.erp import ErpOrderHandler
 from store import outbox
 from store.models import AuditLog, ChannelListing, DispatchInstruction, Outbox, SalesOrder
 from sync.outbound import TOPIC, PushHandler, enqueue, plan
-from sync.outbox import OutboxWorker
 from sync.sellable import ChannelPolicy, Rule
 from tests.routing import test_order_flow as flow
 from tests.routing.test_parcels import dispatched

@@ -16,10 +16,11 @@ from structlog.testing import capture_logs
 
 from core.clock import utcnow
 from core.errors import AuthError, PermanentError, RetriableError
+from delivery.outcomes import Delivered, Failed, Handler, Outcome, Retry
+from delivery.worker import Backoff, OutboxWorker, RunStats
 from store import outbox as store_outbox
 from store.models import Outbox
 from store.outbox import Message
-from sync.outbox import Backoff, Delivered, Failed, Handler, OutboxWorker, Outcome, Retry, RunStats
 
 
 class Clock:

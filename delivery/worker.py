@@ -6,8 +6,8 @@ of consecutive messages of one partition of one topic to the topic's :data:`Hand
 transaction open, and records what happened: a receiver that is down delays a message, never
 drops it.
 
-Handlers: ``handler(messages) -> outcomes``, one :class:`Delivered`, :class:`Retry` or
-:class:`Failed` per message, in order. A handler should stop sending at the first message it
+Handlers: ``handler(messages) -> outcomes``, one ``Delivered``, ``Retry`` or ``Failed`` per
+message, in order (:mod:`delivery.outcomes`). A handler should stop sending at the first message it
 cannot deliver: once a message gets ``Retry``, the later ones of the batch are released
 unchanged, so nothing overtakes it. ``Failed`` makes a message a dead letter (listed by
 ``store.outbox_queries.list_messages``, put back by ``erpsync outbox retry``) and lets its partition
@@ -52,11 +52,11 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
-from typing import Any, TypeAlias
+from typing import Any
 
 import structlog
 from sqlalchemy import Engine
@@ -65,35 +65,12 @@ from sqlalchemy.exc import OperationalError
 from core.clock import utcnow
 from core.errors import AuthError, PermanentError, RetriableError
 from core.redact import redact_text
+from delivery.outcomes import Delivered, Failed, Handler, Outcome, Retry
 from store import outbox as store
 from store.outbox import Message
-from sync.lease import worker_id as new_worker_id
+from store.owners import new_owner_id
 
 log = structlog.get_logger("erpsync.outbox")
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """The receiver has the message."""
-
-
-@dataclass(frozen=True)
-class Retry:
-    """Not delivered this time; try again after ``after`` seconds (None: the worker's backoff)."""
-
-    error: str
-    after: float | None = None
-
-
-@dataclass(frozen=True)
-class Failed:
-    """The receiver refused the message for good; it becomes a dead letter."""
-
-    error: str
-
-
-Outcome: TypeAlias = Delivered | Retry | Failed
-Handler: TypeAlias = Callable[[list[Message]], Sequence[Outcome]]
 
 
 @dataclass(frozen=True)
@@ -151,7 +128,7 @@ class OutboxWorker:
     ) -> None:
         self.engine = engine
         self.handlers = dict(handlers)
-        self.worker_id = worker_id or new_worker_id()
+        self.worker_id = worker_id or new_owner_id()
         self.batch = batch
         self.per_partition = dict(per_partition or {})
         self.ttl = ttl

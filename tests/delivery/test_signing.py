@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from core.errors import ErpsyncError
-from routing.signing import (
+from delivery.signing import (
     MemoryNonceStore,
     SignatureError,
     nonce_expiry,
@@ -27,7 +27,7 @@ TIMESTAMP = 1795305600
 NONCE = "8c1f4e2a9b7d4e03"
 BODY = b'{"number":"DI-20261122-000123","kind":"dispatch"}'
 TARGET = "/erpsync/dispatch"
-# The value printed in routing.signing's docstring and in docs/api.md.
+# The value printed in delivery.signing's docstring and in docs/api.md.
 DOCUMENTED = "sha256=3d43aa5540f89b72d78482e5fcc9bf1bf4752aedd5475321de2def33d872fd8d"
 CANONICAL = (
     "POST\n/erpsync/dispatch\n1795305600\n8c1f4e2a9b7d4e03\n"
@@ -87,9 +87,9 @@ def test_the_documented_vector_matches_an_independent_hmac() -> None:
 
 
 def test_the_module_docstring_and_the_docs_show_the_vector() -> None:
-    import routing.signing
+    import delivery.signing
 
-    assert DOCUMENTED in (routing.signing.__doc__ or "")
+    assert DOCUMENTED in (delivery.signing.__doc__ or "")
     page = (Path(__file__).parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
     assert DOCUMENTED in page
     assert CANONICAL.rsplit("\n", maxsplit=1)[-1] in page
