@@ -40,6 +40,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 format: $(DEV_STAMP)
 	$(VENV)/bin/ruff check --fix .
@@ -59,4 +60,4 @@ constraints:
 	mv $(CONSTRAINTS).new $(CONSTRAINTS) && rm -rf build && echo "wrote $(CONSTRAINTS)"
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

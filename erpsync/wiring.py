@@ -33,7 +33,6 @@ from mapping.records import RECORD_TYPES
 from routing.delivery import DeliveryTarget, DispatchSender
 from routing.engine import PinRule, RoutingPolicy
 from routing.process import OrderSettings
-from routing.shipments import reconcile_shipments
 from store.locations import LocationSpec
 from sync.cursor_cap import CursorClock
 from sync.engine import StreamJob
@@ -136,8 +135,6 @@ def plan_stream(
         instance,
         name,
         mapper,
-        # a shipments stream lands as parcels of dispatch instructions
-        reconcile=reconcile_shipments if name == "shipments" else None,
         lag=conf.lag if conf else timedelta(0),
         seal=seal,
         snapshot_missing=conf.missing if conf else "zero",

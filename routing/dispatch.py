@@ -56,7 +56,8 @@ class NotAllowed(ErpsyncError):
 RESENDABLE = (*OPEN, "acknowledged", "partially_shipped")
 
 
-def _instruction(conn: Connection, number: str, locations: set[str] | None, *, lock: bool = True) -> Any:
+def lock_instruction(conn: Connection, number: str, locations: set[str] | None, *, lock: bool = True) -> Any:
+    """The instruction row ``number`` (locked); ``NotFound``, or ``Forbidden`` outside ``locations``."""
     query = (
         select(DispatchInstruction.__table__, Location.code.label("location_code"))
         .join(Location, Location.id == DispatchInstruction.location_id)
@@ -175,7 +176,7 @@ class InstructionHandler:
 def acknowledge(engine: Engine, number: str, *, by: str, locations: set[str] | None = None) -> str:
     """Record the warehouse's acknowledgement; returns the instruction's status afterwards."""
     with engine.begin() as conn:
-        di = _instruction(conn, number, locations)
+        di = lock_instruction(conn, number, locations)
         now = utcnow()
         if di.status == "recall_sent":
             for allocation_id in conn.execute(
@@ -301,7 +302,7 @@ def list_instructions(
 def resend(engine: Engine, number: str) -> None:
     """Queue an instruction again now (a person asked for it); ``NotAllowed`` once nothing is left to do."""
     with engine.begin() as conn:
-        di = _instruction(conn, number, None)
+        di = lock_instruction(conn, number, None)
         if di.status not in RESENDABLE:
             raise NotAllowed(
                 f"dispatch instruction {number} is {di.status}: a re-send would ask its warehouse to "

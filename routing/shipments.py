@@ -12,7 +12,7 @@ error names the line, what was ordered and what earlier parcels already shipped 
 quantity is below 1, or, without lines, when nothing is left to ship (a shipped or recalled
 instruction). A line the instruction does not have is ``NotFound``. Warehouses report through
 the HTTP API or the CLI (``report_shipment``), or through a ``shipments`` stream of any connector
-— a CSV return file in a drop folder, a WMS's API — reconciled by ``reconcile_shipments``.
+— a CSV return file in a drop folder, a WMS's API — reconciled by ``sync.shipment_sync``.
 """
 
 from __future__ import annotations
@@ -25,15 +25,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from core.clock import utcnow
-from core.errors import RecordError
-from mapping.records import Shipment as ShipmentRecord
-from routing.dispatch import FULFIL_TOPIC, NotAllowed, NotFound, _instruction
+from routing.dispatch import FULFIL_TOPIC, NotAllowed, NotFound, lock_instruction
 from routing.order_messages import fulfilment_key
 from store import orders as lifecycle
 from store import stock
 from store.models import Allocation, DispatchInstruction, OrderLine, SalesOrder, Shipment
 from store.outbox import enqueue
-from sync.reconcile import Outcome, PageContext
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ def report_shipment(
 ) -> str:
     """Record a parcel for an instruction (all of it, or ``lines``); returns the order's status."""
     with engine.begin() as conn:
-        di = _instruction(conn, number, locations)
+        di = lock_instruction(conn, number, locations)
         return record_shipment(
             conn, di, carrier=carrier, tracking_no=tracking_no, lines=lines, shipped_at=shipped_at
         )
@@ -101,65 +98,8 @@ def record_shipment(
     return status
 
 
-def reconcile_shipments(conn: Connection, records: Sequence[ShipmentRecord], ctx: PageContext) -> Outcome:
-    """A ``shipments`` stream page: each record is a parcel for a dispatch instruction.
-
-    The instruction is the record's ``dispatch_number``, or else the only instruction of the
-    order ``(channel, order_external_id)`` still to ship; lines are matched by SKU.
-    """
-    out = Outcome(refused=[])
-    for r in records:
-        try:
-            di = _instruction_for(conn, r)
-            by_sku = _open_lines_by_sku(conn, di.id)
-            lines = [ShippedLine(by_sku[ln.sku], ln.qty) for ln in r.lines if ln.sku in by_sku] or None
-            if r.lines and lines is None:
-                raise RecordError(
-                    f"instruction {di.number} has none of these SKUs left to ship", code="invalid"
-                )
-            before = conn.execute(
-                select(Shipment.id).where(
-                    Shipment.dispatch_id == di.id, Shipment.tracking_no == r.tracking_no
-                )
-            ).first()
-            record_shipment(
-                conn, di, carrier=r.carrier, tracking_no=r.tracking_no, lines=lines, shipped_at=r.shipped_at
-            )
-            out.changed += before is None
-        except (NotFound, NotAllowed, RecordError) as exc:
-            code = "unknown_dispatch" if isinstance(exc, NotFound) else "shipment_refused"
-            error = exc if isinstance(exc, RecordError) else RecordError(str(exc), code=code)
-            out.refused.append((r, error))  # type: ignore[union-attr]
-    return out
-
-
-def _instruction_for(conn: Connection, r: ShipmentRecord) -> Any:
-    if r.dispatch_number:
-        return _instruction(conn, r.dispatch_number, None)
-    rows = (
-        conn.execute(
-            select(DispatchInstruction.number)
-            .join(SalesOrder, SalesOrder.id == DispatchInstruction.order_id)
-            .where(
-                SalesOrder.channel == r.channel,
-                SalesOrder.external_id == r.order_external_id,
-                DispatchInstruction.status.in_(("queued", "sent", "acknowledged", "partially_shipped")),
-            )
-        )
-        .scalars()
-        .all()
-    )
-    if len(rows) != 1:
-        raise RecordError(
-            f"order {r.channel}/{r.order_external_id} has {len(rows)} instructions to ship; "
-            "give the dispatch number",
-            code="unknown_dispatch",
-            field="dispatch_number",
-        )
-    return _instruction(conn, rows[0], None)
-
-
-def _open_lines_by_sku(conn: Connection, instruction_id: int) -> dict[str, int]:
+def open_lines_by_sku(conn: Connection, instruction_id: int) -> dict[str, int]:
+    """The line number of each SKU still reserved (left to ship) on an instruction."""
     rows = (
         conn.execute(
             select(OrderLine.sku, OrderLine.line_no)

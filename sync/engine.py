@@ -44,7 +44,7 @@ from connectors.base import Connector, Page
 from core.clock import utcnow
 from core.errors import ErpsyncError, LeaseLost, PermanentError
 from core.redact import redact_text
-from mapping.records import Order, Product, Record, StockLevel, StockMove
+from mapping.records import Order, Product, Record, Shipment, StockLevel, StockMove
 from store.db import retry_on_lock_conflict
 from store.models import SyncCursor, SyncRun
 from store.upsert import NEW, upsert
@@ -56,6 +56,7 @@ from sync.order_sync import reconcile_orders
 from sync.prefetch import prefetch
 from sync.quarantine import Refused, quarantine_records, resolve_records
 from sync.reconcile import Outcome, PageContext, reconcile_products
+from sync.shipment_sync import reconcile_shipments
 from sync.snapshot_guard import DEFAULT_MAX_SHRINK, Snapshot, finish_snapshot
 from sync.stock_sync import reconcile_stock, reconcile_stock_moves
 
@@ -81,6 +82,7 @@ RECONCILERS: dict[type[Record], Callable[[Connection, Any, PageContext], Outcome
     StockLevel: reconcile_stock,
     StockMove: reconcile_stock_moves,
     Order: reconcile_orders,
+    Shipment: reconcile_shipments,
 }
 
 

@@ -9,6 +9,7 @@ retry after a crash) a no-op.
 - products: upsert by SKU when any field changed.
 - stock: see ``sync.stock_sync``.
 - orders: see ``sync.order_sync``.
+- shipments (parcels of dispatch instructions): see ``sync.shipment_sync``.
 """
 
 from __future__ import annotations

@@ -358,7 +358,7 @@ def test_returns_are_opt_in_and_restock_or_write_off(store_engine: Engine, world
 
 
 def test_a_shipments_stream_reports_parcels_like_the_api(store_engine: Engine, world: dict[str, int]) -> None:
-    from routing.shipments import reconcile_shipments
+    from sync.shipment_sync import reconcile_shipments
 
     run_stream(
         store_engine,

@@ -9,9 +9,9 @@ from sqlalchemy import Engine, func, select
 
 from routing import dispatch, shipments
 from routing.process import OrderSettings, process_orders
-from routing.shipments import reconcile_shipments
 from store.models import DispatchInstruction, Outbox, Quarantine, SalesOrder
 from sync.engine import StreamJob, run_stream
+from sync.shipment_sync import reconcile_shipments
 from tests.routing import test_order_flow as flow
 from tests.sync.fakes import ListSource, plain_mapper
 

@@ -18,7 +18,6 @@ from sqlalchemy.exc import OperationalError
 import sync.engine
 from mapping.records import Address, Order, Product, Shipment, ShipmentLine
 from mapping.records import OrderLine as OrderLineRecord
-from routing.shipments import reconcile_shipments
 from store.db import is_data_refusal
 from store.limits import column_limit
 from store.locations import LocationSpec, apply_locations
@@ -28,6 +27,7 @@ from sync.engine import StreamJob, run_stream
 from sync.isolate import reconcile_isolating
 from sync.limits import CHECKS, misfit
 from sync.reconcile import Outcome, PageContext
+from sync.shipment_sync import reconcile_shipments
 from tests.sync.fakes import ListSource, plain_mapper
 
 BIGINT_MAX = 2**63 - 1
