@@ -13,7 +13,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from alerts.notify import SEVERITY_RANK, AlertPolicy, RouteRule, Where, destinations_for
+from alerts.notify import AlertPolicy, RouteRule, Where, destinations_for
+from core.statuses import SEVERITY_RANK, AlertSeverity
 from store.models import Alert, Location
 from store.outbox import NewMessage, enqueue_many
 
@@ -60,7 +61,7 @@ def send_digest(conn: Connection, policy: AlertPolicy, places: Mapping[int, Wher
             "text": "\n".join([title, *lines]),
             "markdown": None,
             "html": None,
-            "severity": "info",
+            "severity": AlertSeverity.INFO,
             "language": lang,
             "mention": [],
             "link": None,

@@ -21,11 +21,10 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from alerts.notify import AlertPolicy, Where, notify, refresh_waiting
-from alerts.shortage import RANK, Position, Rule, assess, recovered, rule_for, suggestion
+from alerts.shortage import Position, Rule, assess, recovered, rule_for, suggestion
+from core.statuses import SEVERITY_RANK, AlertSeverity, AlertState
 from store.batching import select_in
 from store.models import Alert, Location
-
-OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 
 
 @dataclass
@@ -93,7 +92,7 @@ def apply_findings(
                         sku=p.sku,
                         location_id=loc_ids.get(p.location),
                         severity=finding.severity,
-                        state=OPEN,
+                        state=AlertState.OPEN,
                         open_key=key,
                         details=details,
                         opened_at=now,
@@ -114,7 +113,7 @@ def apply_findings(
                     and 1
                 )
             else:
-                worse = RANK[finding.severity] > RANK[existing.severity]
+                worse = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[existing.severity]
                 if details != existing.details or finding.severity != existing.severity:
                     changed[existing.id] = alert
                 conn.execute(
@@ -154,7 +153,7 @@ def _resolve(
     conn.execute(
         update(Alert)
         .where(Alert.id == row.id)
-        .values(state=RESOLVED, open_key=None, resolved_at=now, updated_at=now)
+        .values(state=AlertState.RESOLVED, open_key=None, resolved_at=now, updated_at=now)
     )
     if not _muted(row, now):
         alert = {
@@ -175,8 +174,8 @@ def escalate(conn: Connection, policy: AlertPolicy, where: Mapping[int, Where], 
     rows = conn.execute(
         select(Alert.__table__)
         .where(
-            Alert.state == OPEN,
-            Alert.severity.in_(("critical", "out_of_stock")),
+            Alert.state == AlertState.OPEN,
+            Alert.severity.in_((AlertSeverity.CRITICAL, AlertSeverity.OUT_OF_STOCK)),
             ((Alert.escalated_at.is_(None) & (Alert.opened_at <= due)) | (Alert.escalated_at <= due)),
         )
         .with_for_update()
@@ -218,8 +217,8 @@ def acknowledge(conn: Connection, alert_id: int, by: str, now: datetime) -> bool
     """A person took the alert on: it is no longer escalated (it still resolves by itself)."""
     result = conn.execute(
         update(Alert)
-        .where(Alert.id == alert_id, Alert.state == OPEN)
-        .values(state=ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=by, updated_at=now)
+        .where(Alert.id == alert_id, Alert.state == AlertState.OPEN)
+        .values(state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=by, updated_at=now)
     )
     return bool(result.rowcount)
 

@@ -30,12 +30,12 @@ import jinja2
 from sqlalchemy import Connection, or_, select, update
 
 from alerts import texts
+from core.statuses import SEVERITY_RANK, AlertSeverity
 from store.batching import select_in
 from store.models import Outbox
 from store.outbox import NewMessage, enqueue_many
 
 TOPIC = "alert.notify"
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2, "out_of_stock": 3}
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class RouteRule:
     levels: tuple[str, ...] = ()
     locations: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
-    min_severity: str = "warning"
+    min_severity: str = AlertSeverity.WARNING
     #: this route's destinations get one daily digest instead of a message per event
     digest: bool = False
 
@@ -189,7 +189,9 @@ def render(policy: AlertPolicy, event: str, alert: Mapping[str, Any]) -> dict[st
         "text": parts["text"],
         "markdown": None,
         "html": None,
-        "severity": "critical" if alert["severity"] == "out_of_stock" else alert["severity"],
+        "severity": AlertSeverity.CRITICAL
+        if alert["severity"] == AlertSeverity.OUT_OF_STOCK
+        else alert["severity"],
         "language": lang,
         "mention": [],
         "link": None,
@@ -213,7 +215,7 @@ def notify(
     message = render(policy, event, {**alert, "alert_id": alert_id})
     later = (
         None
-        if alert["severity"] in ("critical", "out_of_stock") or not policy.quiet
+        if alert["severity"] in (AlertSeverity.CRITICAL, AlertSeverity.OUT_OF_STOCK) or not policy.quiet
         else policy.quiet.release_time(now)
     )
     return enqueue_many(

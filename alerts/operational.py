@@ -31,6 +31,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from alerts.notify import AlertPolicy, Where, notify
 from core.excerpt import shorten
+from core.statuses import DISPATCH_UNACKNOWLEDGED, AlertSeverity, AlertState, RunStatus
 from store.models import Alert, DispatchInstruction, Location, Quarantine, StockLevel, SyncRun
 
 
@@ -38,13 +39,13 @@ from store.models import Alert, DispatchInstruction, Location, Quarantine, Stock
 class Condition:
     kind: str
     subject: str  # what it is about, e.g. "erp/stock"
-    severity: str
+    severity: AlertSeverity
     reason: str
     where: Where = field(default_factory=Where)
 
 
-def _key(c: Condition) -> str:
-    return f"{c.kind}:{c.subject}"[:191]
+def _key(kind: str, subject: str) -> str:
+    return f"{kind}:{subject}"[:191]
 
 
 def reconcile_conditions(
@@ -73,7 +74,7 @@ def reconcile_conditions(
         )
     }
     opened = resolved = 0
-    wanted = {_key(c): c for c in active}
+    wanted = {_key(c.kind, c.subject): c for c in active}
     for key, c in wanted.items():
         if key in current:
             continue
@@ -82,7 +83,7 @@ def reconcile_conditions(
             insert(Alert).values(
                 kind=c.kind,
                 severity=c.severity,
-                state="open",
+                state=AlertState.OPEN,
                 open_key=key,
                 details=details,
                 opened_at=now,
@@ -106,7 +107,7 @@ def reconcile_conditions(
         conn.execute(
             update(Alert)
             .where(Alert.id == row.id)
-            .values(state="resolved", open_key=None, resolved_at=now, updated_at=now)
+            .values(state=AlertState.RESOLVED, open_key=None, resolved_at=now, updated_at=now)
         )
         info: dict[str, Any] = dict(row.details or {})
         alert = {"kind": row.kind, "severity": row.severity, "sku": None, **info, "reason": "cleared"}
@@ -118,14 +119,20 @@ def reconcile_conditions(
 def raise_condition(conn: Connection, policy: AlertPolicy, condition: Condition, now: datetime) -> bool:
     """Open the alert of ``condition``'s kind and subject unless it is open already; True if opened."""
     opened, _ = reconcile_conditions(
-        conn, policy, [condition.kind], [condition], now, prefix=_key(condition), exact=True
+        conn,
+        policy,
+        [condition.kind],
+        [condition],
+        now,
+        prefix=_key(condition.kind, condition.subject),
+        exact=True,
     )
     return opened > 0
 
 
 def clear_condition(conn: Connection, policy: AlertPolicy, kind: str, subject: str, now: datetime) -> bool:
     """Resolve the open alert of ``kind`` about ``subject``, if there is one; True if resolved."""
-    key = _key(Condition(kind, subject, "", ""))
+    key = _key(kind, subject)
     _, resolved = reconcile_conditions(conn, policy, [kind], [], now, prefix=key, exact=True)
     return resolved > 0
 
@@ -137,7 +144,7 @@ def sync_conditions(
     found: list[Condition] = []
     recent = conn.execute(
         select(SyncRun.connector, SyncRun.stream, SyncRun.status, SyncRun.error)
-        .where(SyncRun.status != "busy")
+        .where(SyncRun.status != RunStatus.BUSY)
         .order_by(SyncRun.id.desc())
         .limit(5000)
     ).all()
@@ -146,12 +153,12 @@ def sync_conditions(
         streams.setdefault((r.connector, r.stream), []).append(r)
     for (c, s), runs in streams.items():
         last = runs[:failing_runs]
-        if len(last) == failing_runs and all(r.status == "failed" for r in last):
+        if len(last) == failing_runs and all(r.status == RunStatus.FAILED for r in last):
             found.append(
                 Condition(
                     "sync_failing",
                     f"{c}/{s}",
-                    "critical",
+                    AlertSeverity.CRITICAL,
                     f"the last {failing_runs} runs failed; latest: {shorten(last[0].error or '', 200)}",
                 )
             )
@@ -159,7 +166,7 @@ def sync_conditions(
         (c, s): t
         for c, s, t in conn.execute(
             select(SyncRun.connector, SyncRun.stream, func.max(SyncRun.finished_at))
-            .where(SyncRun.status == "ok")
+            .where(SyncRun.status == RunStatus.OK)
             .group_by(SyncRun.connector, SyncRun.stream)
         )
     }
@@ -171,7 +178,7 @@ def sync_conditions(
                 Condition(
                     "stream_stale",
                     f"{key[0]}/{key[1]}",
-                    "warning",
+                    AlertSeverity.WARNING,
                     f"no successful run for longer than {limit} (last: {since})",
                 )
             )
@@ -184,7 +191,7 @@ def sync_conditions(
             Condition(
                 "unmapped_sku",
                 f"{c}/{s}",
-                "warning",
+                AlertSeverity.WARNING,
                 f"{n} record(s) wait for a SKU binding: erpsync quarantine list --reason unmapped_sku",
             )
         )
@@ -197,7 +204,7 @@ def stock_conditions(conn: Connection) -> list[Condition]:
         Condition(
             "negative_stock",
             f"{sku}@{code}",
-            "warning",
+            AlertSeverity.WARNING,
             f"{source or 'a source'} reports {on_hand} on hand",
             Where(code, kind),
         )
@@ -211,7 +218,7 @@ def stock_conditions(conn: Connection) -> list[Condition]:
         Condition(
             "dispatch_sla",
             number,
-            "warning",
+            AlertSeverity.WARNING,
             f"not acknowledged in time by {code}; sent {sends} time(s)",
             Where(code, kind),
         )
@@ -220,7 +227,7 @@ def stock_conditions(conn: Connection) -> list[Condition]:
             .join(Location, Location.id == DispatchInstruction.location_id)
             .where(
                 DispatchInstruction.escalated_at.is_not(None),
-                DispatchInstruction.status.in_(("queued", "sent")),
+                DispatchInstruction.status.in_(DISPATCH_UNACKNOWLEDGED),
             )
         )
     ]

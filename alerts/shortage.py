@@ -23,12 +23,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from alerts.velocity import days_of_cover, reorder_qty
-
-Severity = Literal["warning", "critical", "out_of_stock"]
-RANK = {"info": 0, "warning": 1, "critical": 2, "out_of_stock": 3}
+from core.statuses import AlertSeverity
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ class Position:
 
 @dataclass(frozen=True)
 class Finding:
-    severity: Severity
+    severity: AlertSeverity
     reason: str
     threshold: int | None
     cover: float
@@ -89,19 +86,31 @@ def assess(rule: Rule, p: Position) -> Finding | None:
     )
     if p.available <= 0:
         return Finding(
-            "out_of_stock", "nothing left to sell", rule.critical, cover, max(reorder, rule.warning or 1)
+            AlertSeverity.OUT_OF_STOCK,
+            "nothing left to sell",
+            rule.critical,
+            cover,
+            max(reorder, rule.warning or 1),
         )
     if rule.critical is not None and p.available <= rule.critical:
         return Finding(
-            "critical", f"{p.available} left (critical at {rule.critical})", rule.critical, cover, reorder
+            AlertSeverity.CRITICAL,
+            f"{p.available} left (critical at {rule.critical})",
+            rule.critical,
+            cover,
+            reorder,
         )
     if rule.warning is not None and p.available <= rule.warning:
         return Finding(
-            "warning", f"{p.available} left (warning at {rule.warning})", rule.warning, cover, reorder
+            AlertSeverity.WARNING,
+            f"{p.available} left (warning at {rule.warning})",
+            rule.warning,
+            cover,
+            reorder,
         )
     if rule.cover_days is not None and cover < rule.cover_days:
         return Finding(
-            "warning",
+            AlertSeverity.WARNING,
             f"{cover:.1f} days of cover at {p.velocity:.1f}/day (want {rule.cover_days:g})",
             rule.warning,
             cover,
@@ -151,4 +160,4 @@ def suggestion(
     return out
 
 
-__all__ = ["RANK", "Finding", "Position", "Rule", "assess", "recovered", "rule_for", "suggestion"]
+__all__ = ["Finding", "Position", "Rule", "assess", "recovered", "rule_for", "suggestion"]

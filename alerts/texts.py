@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from core.statuses import AlertSeverity
+
 LANGUAGES = ("en", "zh-CN")
 
 _REASONS = {
@@ -59,13 +61,17 @@ def reason(kind: str, severity: str, details: Mapping[str, Any], lang: str, *, r
         return stored
     if resolved:
         return texts["resolved"].format(available=available)
-    if severity == "out_of_stock":
+    if severity == AlertSeverity.OUT_OF_STOCK:
         return texts["out_of_stock"]
     threshold = details.get("threshold")
-    if severity in ("critical", "warning") and isinstance(threshold, int) and available <= threshold:
+    if (
+        severity in (AlertSeverity.CRITICAL, AlertSeverity.WARNING)
+        and isinstance(threshold, int)
+        and available <= threshold
+    ):
         return texts[severity].format(available=available, threshold=threshold)
     cover, want = details.get("cover_days"), details.get("cover_target")
-    if severity == "warning" and isinstance(cover, int | float) and isinstance(want, int | float):
+    if severity == AlertSeverity.WARNING and isinstance(cover, int | float) and isinstance(want, int | float):
         return texts["cover"].format(cover=cover, velocity=float(details.get("velocity") or 0), want=want)
     return stored
 

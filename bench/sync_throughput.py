@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from connectors.rest import RestConnector, RestSettings
+from core.statuses import RunStatus
 from mapping.fieldmap import FieldMap
 from mapping.pipeline import Mapper
 from mapping.records import StockLevel as StockRecord
@@ -187,7 +188,7 @@ def bench_whole_path(engine: Engine, rows: int) -> tuple[float, int]:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     proc.terminate()
-    if result.status != "ok" or result.changed != rows:
+    if result.status != RunStatus.OK or result.changed != rows:
         raise RuntimeError(f"the run did not land every row: {result}")
     return rows / elapsed, peak
 

@@ -27,6 +27,7 @@ from alerts.operational import (
 )
 from core.clock import utcnow
 from core.ports import StockChannel
+from core.statuses import AlertSeverity
 from store.db import retry_on_lock_conflict
 from sync.drift import check_drift
 from sync.engine import RunResult, StreamJob
@@ -118,7 +119,7 @@ class DriftAlerts:
             Condition(
                 "drift",
                 f"{self.channel.name}:{d.sku}",
-                "warning",
+                AlertSeverity.WARNING,
                 f"{self.channel.name} shows {d.actual if d.actual is not None else 'nothing'} for {d.sku}, "
                 f"erpsync last pushed {d.expected}" + (" (correction queued)" if self.correct else ""),
             )

@@ -16,6 +16,7 @@ from rich.table import Table
 from sqlalchemy import Connection, or_, select
 
 from core.errors import ConfigError
+from core.statuses import OrderStatus
 from erpsync.console import batch_report, make_console
 from erpsync.context import app_context, key_param
 from erpsync.exits import EXIT_NOTHING
@@ -182,7 +183,7 @@ def orders_release(
             raise ConfigError("--hold-reason and --channel go with --all, not with one ORDER")
         with app_ctx.engine.connect() as conn:
             row = find_order(conn, order)
-        if row.status != "on_hold":
+        if row.status != OrderStatus.ON_HOLD:
             out.print(f"{row.channel}/{row.external_id} is {row.status}, not on hold: nothing to release")
             raise typer.Exit(EXIT_NOTHING)
         release_order(app_ctx.engine, row.id, note=reason, actor=by)

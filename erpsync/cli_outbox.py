@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from core.errors import ConfigError
+from core.statuses import MessageState
 from erpsync.console import batch_report, make_console
 from erpsync.context import app_context
 from erpsync.exits import EXIT_NOTHING
@@ -45,7 +46,7 @@ def outbox_list(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.", min=1)] = 50,
 ) -> None:
     """Messages with their state, attempts and last error (never their payloads). Times in UTC."""
-    status: queries.Status | None = "failed" if failed else None
+    status = MessageState.FAILED if failed else None
     with app_context(ctx).engine.connect() as conn:
         rows = queries.list_messages(conn, topic=topic, status=status, limit=limit)
         total = queries.count_messages(conn, topic=topic, status=status) if len(rows) == limit else len(rows)
@@ -58,7 +59,7 @@ def outbox_list(
             m.key,
             m.status,
             str(m.attempts),
-            _when(m.next_attempt_at) if m.status == "pending" else "-",
+            _when(m.next_attempt_at) if m.status == MessageState.PENDING else "-",
             excerpt(m.last_error) if m.last_error else "",
         )
     what = "failed messages" if failed else "messages"
@@ -86,7 +87,7 @@ def outbox_show(ctx: typer.Context, message_id: Annotated[int, typer.Argument(me
         lines.append(f"order:         {found.order}")
     if found.instruction:
         lines.append(f"instruction:   {found.instruction}")
-    if m.status == "pending":
+    if m.status == MessageState.PENDING:
         lines.append(f"next attempt:  {_when(m.next_attempt_at)} UTC")
     if m.claimed_by and m.claimed_until:
         lines.append(f"claimed by:    {m.claimed_by} until {_when(m.claimed_until)} UTC")
@@ -97,7 +98,7 @@ def outbox_show(ctx: typer.Context, message_id: Annotated[int, typer.Argument(me
     lines.append(f"last error:    {m.last_error or '-'}")
     fields = ", ".join(found.payload_fields) or "none"
     lines.append(f"payload:       not shown (it may hold personal data); fields: {fields}")
-    if m.status != "delivered":
+    if m.status != MessageState.DELIVERED:
         lines.append(f"to send it again: erpsync outbox retry {m.id}")
     for line in lines:
         out.print(line, markup=False)
@@ -134,7 +135,7 @@ def outbox_retry(
         _retry_one(ctx, message_id)
         return
     with engine.connect() as conn:
-        total = queries.count_messages(conn, topic=topic, status="failed")
+        total = queries.count_messages(conn, topic=topic, status=MessageState.FAILED)
     if total == 0:
         out.print("no failed messages" + (f" in topic {topic}" if topic else ""), markup=False)
         raise typer.Exit(EXIT_NOTHING)

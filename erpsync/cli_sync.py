@@ -17,6 +17,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from core.errors import ConfigError
+from core.statuses import RunStatus
 from erpsync.console import make_console
 from erpsync.context import AppContext, app_context
 from erpsync.exits import EXIT_FAILURE, EXIT_PARTIAL
@@ -122,12 +123,12 @@ def sync_command(
         )
     out.print(table)
     for name, r in results:
-        if r.status == "held":
+        if r.status == RunStatus.HELD:
             out.print(f"{connector}/{name} held: {r.error}", markup=False)
     quarantined = sum(r.quarantined for _, r in results)
     if quarantined:
         out.print(f"{quarantined} record(s) quarantined: see `erpsync quarantine list`", markup=False)
-    if any(r.status != "ok" for _, r in results):
+    if any(r.status != RunStatus.OK for _, r in results):
         raise typer.Exit(EXIT_FAILURE)
     if quarantined:
         raise typer.Exit(EXIT_PARTIAL)

@@ -46,6 +46,7 @@ from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.clock import utcnow
+from core.statuses import MessageState, RunStatus
 from store.models import Outbox, Quarantine, SyncRun
 from store.outbox import backlog
 from sync.outbound import TOPIC as STOCK_PUSH_TOPIC
@@ -135,8 +136,8 @@ def _sync_families(runs: Iterable[Any], now: datetime) -> Iterator[Metric]:
         sums["read"] += r.read
         sums["changed"] += r.changed
         sums["quarantined"] += r.quarantined
-        sums["failed"] += r.runs if r.status == "failed" else 0
-        if r.status == "ok" and r.last_finished is not None:
+        sums["failed"] += r.runs if r.status == RunStatus.FAILED else 0
+        if r.status == RunStatus.OK and r.last_finished is not None:
             last_ok[key] = r.last_finished
     for key, sums in sorted(per_stream.items()):
         read.add_metric(list(key), sums["read"])
@@ -157,7 +158,7 @@ def _store_families(snapshot: _Snapshot) -> Iterator[Metric]:
     outbox = GaugeMetricFamily(
         "erpsync_outbox_backlog", "Outbox messages pending or failed.", labels=["topic", "state"]
     )
-    for state, counts in (("pending", snapshot.pending), ("failed", snapshot.failed)):
+    for state, counts in ((MessageState.PENDING, snapshot.pending), (MessageState.FAILED, snapshot.failed)):
         for topic, n in sorted(counts.items()):
             outbox.add_metric([topic, state], n)
     ordered = snapshot.latencies

@@ -26,6 +26,13 @@ from sqlalchemy import Connection, Engine, select, update
 
 from core.clock import utcnow
 from core.errors import ErpsyncError
+from core.statuses import (
+    DISPATCH_RECALLABLE,
+    DISPATCH_TO_SHIP,
+    DISPATCH_UNACKNOWLEDGED,
+    DispatchStatus,
+    OrderStatus,
+)
 from delivery.outcomes import Delivered, Outcome, Retry
 from routing.delivery import DispatchSender
 from store import orders as lifecycle
@@ -36,7 +43,6 @@ from store.outbox import Message, enqueue
 
 SEND_TOPIC = "dispatch.send"
 FULFIL_TOPIC = "fulfilment.push"
-OPEN = ("queued", "sent")
 log = structlog.get_logger("erpsync.dispatch")
 
 
@@ -50,10 +56,6 @@ class Forbidden(ErpsyncError):
 
 class NotAllowed(ErpsyncError):
     """The instruction's state refuses the change (a re-send of a shipped one, a parcel too many)."""
-
-
-#: states in which the warehouse still has something to do, so a re-send can help
-RESENDABLE = (*OPEN, "acknowledged", "partially_shipped")
 
 
 def lock_instruction(conn: Connection, number: str, locations: set[str] | None, *, lock: bool = True) -> Any:
@@ -163,13 +165,16 @@ class InstructionHandler:
                 conn.execute(
                     update(DispatchInstruction)
                     .where(DispatchInstruction.id == instruction_id)
-                    .values(status="recall_sent", updated_at=now)
+                    .values(status=DispatchStatus.RECALL_SENT, updated_at=now)
                 )
             else:
                 conn.execute(
                     update(DispatchInstruction)
-                    .where(DispatchInstruction.id == instruction_id, DispatchInstruction.status == "queued")
-                    .values(status="sent", sent_at=now, updated_at=now)
+                    .where(
+                        DispatchInstruction.id == instruction_id,
+                        DispatchInstruction.status == DispatchStatus.QUEUED,
+                    )
+                    .values(status=DispatchStatus.SENT, sent_at=now, updated_at=now)
                 )
 
 
@@ -178,7 +183,7 @@ def acknowledge(engine: Engine, number: str, *, by: str, locations: set[str] | N
     with engine.begin() as conn:
         di = lock_instruction(conn, number, locations)
         now = utcnow()
-        if di.status == "recall_sent":
+        if di.status == DispatchStatus.RECALL_SENT:
             for allocation_id in conn.execute(
                 select(Allocation.id).where(
                     Allocation.dispatch_id == di.id, Allocation.status == stock.RESERVED
@@ -188,24 +193,29 @@ def acknowledge(engine: Engine, number: str, *, by: str, locations: set[str] | N
             conn.execute(
                 update(DispatchInstruction)
                 .where(DispatchInstruction.id == di.id)
-                .values(status="recalled", acknowledged_by=by, updated_at=now)
+                .values(status=DispatchStatus.RECALLED, acknowledged_by=by, updated_at=now)
             )
             open_parts = conn.execute(
                 select(DispatchInstruction.id).where(
                     DispatchInstruction.order_id == di.order_id,
-                    DispatchInstruction.status.not_in(("recalled",)),
+                    DispatchInstruction.status != DispatchStatus.RECALLED,
                 )
             ).first()
             if open_parts is None:
-                lifecycle.transition(conn, di.order_id, lifecycle.CANCELLED)
-            return "recalled"
-        if di.status in OPEN:
+                lifecycle.transition(conn, di.order_id, OrderStatus.CANCELLED)
+            return DispatchStatus.RECALLED
+        if di.status in DISPATCH_UNACKNOWLEDGED:
             conn.execute(
                 update(DispatchInstruction)
                 .where(DispatchInstruction.id == di.id)
-                .values(status="acknowledged", acknowledged_at=now, acknowledged_by=by, updated_at=now)
+                .values(
+                    status=DispatchStatus.ACKNOWLEDGED,
+                    acknowledged_at=now,
+                    acknowledged_by=by,
+                    updated_at=now,
+                )
             )
-            return "acknowledged"
+            return DispatchStatus.ACKNOWLEDGED
         return str(di.status)
 
 
@@ -217,7 +227,7 @@ def request_recalls(engine: Engine) -> int:
             .join(Location, Location.id == DispatchInstruction.location_id)
             .where(
                 DispatchInstruction.recall_requested_at.is_not(None),
-                DispatchInstruction.status.in_(("queued", "sent", "acknowledged")),
+                DispatchInstruction.status.in_(DISPATCH_RECALLABLE),
             )
             .with_for_update()
         ).all()
@@ -226,7 +236,7 @@ def request_recalls(engine: Engine) -> int:
             conn.execute(
                 update(DispatchInstruction)
                 .where(DispatchInstruction.id == r.id)
-                .values(status="recall_requested", updated_at=utcnow())
+                .values(status=DispatchStatus.RECALL_REQUESTED, updated_at=utcnow())
             )
     return len(rows)
 
@@ -245,7 +255,7 @@ def resend_overdue(engine: Engine, now: datetime | None = None) -> list[str]:
                 Location.code,
             )
             .join(Location, Location.id == DispatchInstruction.location_id)
-            .where(DispatchInstruction.status.in_(OPEN), DispatchInstruction.due_at < now)
+            .where(DispatchInstruction.status.in_(DISPATCH_UNACKNOWLEDGED), DispatchInstruction.due_at < now)
             .with_for_update()
         ).all()
         for r in rows:
@@ -303,11 +313,11 @@ def resend(engine: Engine, number: str) -> None:
     """Queue an instruction again now (a person asked for it); ``NotAllowed`` once nothing is left to do."""
     with engine.begin() as conn:
         di = lock_instruction(conn, number, None)
-        if di.status not in RESENDABLE:
+        if di.status not in DISPATCH_TO_SHIP:
             raise NotAllowed(
                 f"dispatch instruction {number} is {di.status}: a re-send would ask its warehouse to "
                 "ship it again, so it is not queued",
-                hint=f"only {', '.join(RESENDABLE)} instructions can be re-sent",
+                hint=f"only {', '.join(DISPATCH_TO_SHIP)} instructions can be re-sent",
             )
         count = di.send_count + 1
         queue_send(conn, di.id, di.number, di.location_code, attempt=count)

@@ -29,6 +29,7 @@ from decimal import Decimal
 import structlog
 from sqlalchemy import Connection, Engine, and_, bindparam, exists, or_, select, update
 
+from core.statuses import OrderStatus
 from store import orders as lifecycle
 from store.models import Location, OrderLine, Product, SalesOrder, SkuBinding, StockLevel
 
@@ -80,7 +81,7 @@ def _candidates(conn: Connection, limit: int) -> list[int]:
     no_stock = and_(routing, stock_landed)
     query = (
         select(SalesOrder.id)
-        .where(SalesOrder.status == lifecycle.ON_HOLD, or_(unknown, no_stock))
+        .where(SalesOrder.status == OrderStatus.ON_HOLD, or_(unknown, no_stock))
         .order_by(SalesOrder.id)
         .limit(limit)
     )

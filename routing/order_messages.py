@@ -24,10 +24,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from core.statuses import MessageState
 from routing.dispatch import FULFIL_TOPIC
 from routing.erp import TOPIC as ERP_TOPIC
 from store.outbox import message_key
-from store.outbox_queries import KeyedMessage, Status, messages_by_key
+from store.outbox_queries import KeyedMessage, messages_by_key
 
 EXCERPT_CHARS = 60
 
@@ -45,16 +46,16 @@ class OrderRef:
 class Delivery:
     """Where an order's messages of one kind stand (see the module doc)."""
 
-    state: Status
+    state: MessageState
     error: str | None = None
     #: the failed messages, for ``erpsync outbox retry ID``
     failed_ids: tuple[int, ...] = ()
 
     def text(self, width: int = EXCERPT_CHARS) -> str:
         """``delivered``, ``pending``, ``retrying: <error>`` or ``failed: <error>`` (cut to ``width``)."""
-        if self.error is None or self.state == "delivered":
+        if self.error is None or self.state == MessageState.DELIVERED:
             return self.state
-        label = "failed" if self.state == "failed" else "retrying"
+        label = "failed" if self.state == MessageState.FAILED else "retrying"
         return f"{label}: {excerpt(self.error, width)}"
 
 
@@ -94,14 +95,14 @@ def combine(messages: Iterable[KeyedMessage]) -> Delivery | None:
     found = list(messages)
     if not found:
         return None
-    failed = [m for m in found if m.status == "failed"]
+    failed = [m for m in found if m.status == MessageState.FAILED]
     if failed:
-        return Delivery("failed", failed[0].last_error, tuple(m.id for m in failed))
-    pending = [m for m in found if m.status == "pending"]
+        return Delivery(MessageState.FAILED, failed[0].last_error, tuple(m.id for m in failed))
+    pending = [m for m in found if m.status == MessageState.PENDING]
     if pending:
         retried = next((m.last_error for m in pending if m.last_error), None)
-        return Delivery("pending", retried)
-    return Delivery("delivered")
+        return Delivery(MessageState.PENDING, retried)
+    return Delivery(MessageState.DELIVERED)
 
 
 def delivery_states(

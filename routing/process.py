@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from core.clock import utcnow
 from core.excerpt import shorten
+from core.statuses import DispatchStatus, OrderStatus
 from routing.dispatch import queue_send
 from routing.engine import Decision, OrderLineToRoute, OrderToRoute, Place, RoutingPolicy, route
 from routing.holds import (
@@ -182,7 +183,7 @@ def _dispatch(
                 order_id=order_id,
                 location_id=loc_id,
                 part_no=n,
-                status="queued",
+                status=DispatchStatus.QUEUED,
                 carrier_hint=settings.carrier_by_location.get(part.location),
                 due_at=due,
                 send_count=1,
@@ -210,16 +211,16 @@ def _one(engine: Engine, order_id: int, settings: OrderSettings, places: list[Pl
         order = conn.execute(
             select(SalesOrder.__table__).where(SalesOrder.id == order_id).with_for_update()
         ).one()
-        if order.status != lifecycle.RECEIVED:
+        if order.status != OrderStatus.RECEIVED:
             return "skipped"
         lines = conn.execute(
             select(OrderLine.__table__).where(OrderLine.order_id == order_id).order_by(OrderLine.line_no)
         ).all()
         reason = validate(conn, order, lines, settings)
         if reason is not None:
-            lifecycle.transition(conn, order_id, lifecycle.ON_HOLD, reason=reason)
+            lifecycle.transition(conn, order_id, OrderStatus.ON_HOLD, reason=reason)
             return "held"
-        lifecycle.transition(conn, order_id, lifecycle.VALIDATED)
+        lifecycle.transition(conn, order_id, OrderStatus.VALIDATED)
         decision = route(
             order_to_route(order, lines),
             places,
@@ -230,13 +231,13 @@ def _one(engine: Engine, order_id: int, settings: OrderSettings, places: list[Pl
             lifecycle.transition(
                 conn,
                 order_id,
-                lifecycle.ON_HOLD,
+                OrderStatus.ON_HOLD,
                 reason=shorten(
                     f"{decision.hold_reason}: {decision.steps[-1] if decision.steps else ''}", 255
                 ),
             )
             return "held"
-        lifecycle.transition(conn, order_id, lifecycle.ALLOCATED)
+        lifecycle.transition(conn, order_id, OrderStatus.ALLOCATED)
         now = utcnow()
         try:
             _dispatch(conn, order_id, decision, settings, now)
@@ -244,7 +245,7 @@ def _one(engine: Engine, order_id: int, settings: OrderSettings, places: list[Pl
             conn.rollback()
             log.info("stock taken meanwhile, order will be routed again", order=order_id, sku=lost.args[0])
             return "retried"
-        lifecycle.transition(conn, order_id, lifecycle.DISPATCHED)
+        lifecycle.transition(conn, order_id, OrderStatus.DISPATCHED)
         if settings.erp_connector:
             enqueue(
                 conn,
@@ -267,12 +268,12 @@ def process_orders(engine: Engine, settings: OrderSettings, *, limit: int = PASS
         ids = list(
             conn.execute(
                 select(SalesOrder.id)
-                .where(SalesOrder.status == lifecycle.RECEIVED)
+                .where(SalesOrder.status == OrderStatus.RECEIVED)
                 .order_by(SalesOrder.id)
                 .limit(limit)
             ).scalars()
         )
-        waiting = len(ids) if len(ids) < limit else lifecycle.count_orders(conn, status=lifecycle.RECEIVED)
+        waiting = len(ids) if len(ids) < limit else lifecycle.count_orders(conn, status=OrderStatus.RECEIVED)
         places = load_places(conn)
     stats = ProcessStats(
         revalidated=revalidated, taken=len(ids), waiting=waiting, more_held=revalidated >= limit

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, Engine, insert, select
 
 from core.clock import utcnow
+from core.statuses import OrderStatus
 from routing.holds import HOLD_CODES
 from store import orders as lifecycle
 from store.models import AuditLog, SalesOrder
@@ -76,7 +77,7 @@ def release_order(engine: Engine, order_id: int, *, note: str | None, actor: str
             .where(SalesOrder.id == order_id)
             .with_for_update()
         ).one()
-        lifecycle.transition(conn, order_id, lifecycle.RECEIVED)
+        lifecycle.transition(conn, order_id, OrderStatus.RECEIVED)
         _audit(conn, [tuple(row)], note, actor)
 
 

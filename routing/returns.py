@@ -15,6 +15,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from core.clock import utcnow
 from core.errors import ErpsyncError
+from core.statuses import OrderStatus
 from routing.shipments import ShippedLine
 from store import orders as lifecycle
 from store import stock
@@ -89,6 +90,6 @@ def record_return(
         outstanding = conn.execute(
             select(OrderLine.id).where(OrderLine.order_id == order_id, OrderLine.qty_returned < OrderLine.qty)
         ).first()
-        target = lifecycle.PARTIALLY_RETURNED if outstanding else lifecycle.RETURNED
+        target = OrderStatus.PARTIALLY_RETURNED if outstanding else OrderStatus.RETURNED
         lifecycle.transition(conn, order_id, target)
         return target

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from core.clock import utcnow
+from core.statuses import DispatchStatus, OrderStatus
 from routing.dispatch import FULFIL_TOPIC, NotAllowed, NotFound, lock_instruction
 from routing.order_messages import fulfilment_key
 from store import orders as lifecycle
@@ -198,7 +199,7 @@ def _after_shipment(
         update(DispatchInstruction)
         .where(DispatchInstruction.id == di.id)
         .values(
-            status="partially_shipped" if left_here else "shipped",
+            status=DispatchStatus.PARTIALLY_SHIPPED if left_here else DispatchStatus.SHIPPED,
             shipped_at=when,
             carrier=carrier,
             tracking_no=tracking,
@@ -208,7 +209,7 @@ def _after_shipment(
     remaining = conn.execute(
         select(OrderLine.id).where(OrderLine.order_id == order.id, OrderLine.qty_shipped < OrderLine.qty)
     ).first()
-    target = lifecycle.PARTIALLY_SHIPPED if remaining else lifecycle.SHIPPED
+    target = OrderStatus.PARTIALLY_SHIPPED if remaining else OrderStatus.SHIPPED
     if target != order.status:
         lifecycle.transition(conn, order.id, target)
     return target

@@ -20,7 +20,7 @@ oldest first, a page at a time).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select, update
@@ -28,29 +28,46 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.clock import utcnow
 from core.errors import ErpsyncError
+from core.statuses import OrderStatus
 from store.models import SalesOrder
 
-RECEIVED, VALIDATED, ALLOCATED, DISPATCHED = "received", "validated", "allocated", "dispatched"
-PARTIALLY_SHIPPED, SHIPPED, DELIVERED = "partially_shipped", "shipped", "delivered"
-ON_HOLD, CANCELLED, RETURNED, PARTIALLY_RETURNED = "on_hold", "cancelled", "returned", "partially_returned"
-
-TRANSITIONS: dict[str, frozenset[str]] = {
-    RECEIVED: frozenset({VALIDATED, ON_HOLD, CANCELLED}),
-    VALIDATED: frozenset({ALLOCATED, ON_HOLD, CANCELLED, RECEIVED}),
-    ON_HOLD: frozenset({RECEIVED, CANCELLED}),
-    ALLOCATED: frozenset({DISPATCHED, ON_HOLD, CANCELLED, RECEIVED}),
-    DISPATCHED: frozenset({PARTIALLY_SHIPPED, SHIPPED, CANCELLED}),
-    PARTIALLY_SHIPPED: frozenset({SHIPPED, PARTIALLY_RETURNED, RETURNED}),
-    SHIPPED: frozenset({DELIVERED, PARTIALLY_RETURNED, RETURNED}),
-    DELIVERED: frozenset({PARTIALLY_RETURNED, RETURNED}),
-    PARTIALLY_RETURNED: frozenset({RETURNED, PARTIALLY_RETURNED}),
-    RETURNED: frozenset(),
-    CANCELLED: frozenset(),
+#: the states that may follow each state (keys are plain strings too: rows read back are ``str``)
+TRANSITIONS: Mapping[str, frozenset[OrderStatus]] = {
+    OrderStatus.RECEIVED: frozenset({OrderStatus.VALIDATED, OrderStatus.ON_HOLD, OrderStatus.CANCELLED}),
+    OrderStatus.VALIDATED: frozenset(
+        {OrderStatus.ALLOCATED, OrderStatus.ON_HOLD, OrderStatus.CANCELLED, OrderStatus.RECEIVED}
+    ),
+    OrderStatus.ON_HOLD: frozenset({OrderStatus.RECEIVED, OrderStatus.CANCELLED}),
+    OrderStatus.ALLOCATED: frozenset(
+        {OrderStatus.DISPATCHED, OrderStatus.ON_HOLD, OrderStatus.CANCELLED, OrderStatus.RECEIVED}
+    ),
+    OrderStatus.DISPATCHED: frozenset(
+        {OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED, OrderStatus.CANCELLED}
+    ),
+    OrderStatus.PARTIALLY_SHIPPED: frozenset(
+        {OrderStatus.SHIPPED, OrderStatus.PARTIALLY_RETURNED, OrderStatus.RETURNED}
+    ),
+    OrderStatus.SHIPPED: frozenset(
+        {OrderStatus.DELIVERED, OrderStatus.PARTIALLY_RETURNED, OrderStatus.RETURNED}
+    ),
+    OrderStatus.DELIVERED: frozenset({OrderStatus.PARTIALLY_RETURNED, OrderStatus.RETURNED}),
+    OrderStatus.PARTIALLY_RETURNED: frozenset({OrderStatus.RETURNED, OrderStatus.PARTIALLY_RETURNED}),
+    OrderStatus.RETURNED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
 }
 #: states in which the order's units are not reserved anywhere yet
-BEFORE_ALLOCATION = frozenset({RECEIVED, VALIDATED, ON_HOLD})
+BEFORE_ALLOCATION = frozenset({OrderStatus.RECEIVED, OrderStatus.VALIDATED, OrderStatus.ON_HOLD})
 #: states in which a warehouse has (or may have) started on the order
-AFTER_DISPATCH = frozenset({DISPATCHED, PARTIALLY_SHIPPED, SHIPPED, DELIVERED, PARTIALLY_RETURNED, RETURNED})
+AFTER_DISPATCH = frozenset(
+    {
+        OrderStatus.DISPATCHED,
+        OrderStatus.PARTIALLY_SHIPPED,
+        OrderStatus.SHIPPED,
+        OrderStatus.DELIVERED,
+        OrderStatus.PARTIALLY_RETURNED,
+        OrderStatus.RETURNED,
+    }
+)
 
 
 class IllegalTransition(ErpsyncError):
@@ -66,7 +83,7 @@ def check(order: str, current: str, target: str) -> None:
         )
 
 
-def transition(conn: Connection, order_id: int, target: str, *, reason: str | None = None) -> str:
+def transition(conn: Connection, order_id: int, target: OrderStatus, *, reason: str | None = None) -> str:
     """Move an order to ``target`` (locking it); returns the status it had."""
     row = conn.execute(
         select(SalesOrder.status, SalesOrder.channel, SalesOrder.external_id)
@@ -77,7 +94,9 @@ def transition(conn: Connection, order_id: int, target: str, *, reason: str | No
     conn.execute(
         update(SalesOrder)
         .where(SalesOrder.id == order_id)
-        .values(status=target, hold_reason=reason if target == ON_HOLD else None, updated_at=utcnow())
+        .values(
+            status=target, hold_reason=reason if target == OrderStatus.ON_HOLD else None, updated_at=utcnow()
+        )
     )
     return str(row.status)
 
@@ -87,7 +106,7 @@ def lock_held(conn: Connection, order_ids: Sequence[int]) -> list[int]:
     return list(
         conn.execute(
             select(SalesOrder.id)
-            .where(SalesOrder.id.in_(order_ids), SalesOrder.status == ON_HOLD)
+            .where(SalesOrder.id.in_(order_ids), SalesOrder.status == OrderStatus.ON_HOLD)
             .order_by(SalesOrder.id)
             .with_for_update()
         ).scalars()
@@ -96,11 +115,11 @@ def lock_held(conn: Connection, order_ids: Sequence[int]) -> list[int]:
 
 def requeue_held(conn: Connection, order_ids: Sequence[int]) -> None:
     """Send held orders (locked with ``lock_held``) back to ``received`` in one statement."""
-    check("(held orders)", ON_HOLD, RECEIVED)
+    check("(held orders)", OrderStatus.ON_HOLD, OrderStatus.RECEIVED)
     conn.execute(
         update(SalesOrder)
-        .where(SalesOrder.id.in_(order_ids), SalesOrder.status == ON_HOLD)
-        .values(status=RECEIVED, hold_reason=None, updated_at=utcnow())
+        .where(SalesOrder.id.in_(order_ids), SalesOrder.status == OrderStatus.ON_HOLD)
+        .values(status=OrderStatus.RECEIVED, hold_reason=None, updated_at=utcnow())
     )
 
 
@@ -142,7 +161,7 @@ def count_orders(conn: Connection, *, status: str | None = None) -> int:
 
 
 def _held(reason_start: str | None, channel: str | None) -> list[ColumnElement[bool]]:
-    found = [SalesOrder.status == ON_HOLD]
+    found = [SalesOrder.status == OrderStatus.ON_HOLD]
     if reason_start is not None:
         found.append(SalesOrder.hold_reason.startswith(reason_start, autoescape=True))
     if channel is not None:

@@ -14,8 +14,8 @@ The worker's side (enqueue, claim, settle) is :mod:`store.outbox`; this module s
 Errors: database errors are SQLAlchemy's.
 
 >>> with engine.connect() as conn:
-...     failed = list_messages(conn, status="failed", limit=50)
-...     total = count_messages(conn, status="failed")
+...     failed = list_messages(conn, status=MessageState.FAILED, limit=50)
+...     total = count_messages(conn, status=MessageState.FAILED)
 >>> requeue_failed(engine, limit=500)
 """
 
@@ -30,10 +30,10 @@ from sqlalchemy import Connection, Engine, Row, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.clock import utcnow
+from core.statuses import MessageState
 from store.models import DispatchInstruction, Outbox, SalesOrder
 from store.outbox import KEY_HEAD_CHARS, is_pending
 
-Status = Literal["pending", "delivered", "failed"]
 #: what :func:`retry_message` did: ``None`` from it means there is no such message
 RetryOutcome = Literal["requeued", "due_now", "delivered", "claimed"]
 #: failed messages requeued per transaction by :func:`requeue_failed`
@@ -49,7 +49,7 @@ class MessageInfo:
     topic: str
     partition: str
     key: str
-    status: Status
+    status: MessageState
     attempts: int
     next_attempt_at: datetime
     last_error: str | None
@@ -80,24 +80,24 @@ class KeyedMessage:
     id: int
     topic: str
     key: str
-    status: Status
+    status: MessageState
     last_error: str | None
     order_id: int | None
 
 
-def status_filter(status: Status) -> ColumnElement[bool]:
+def status_filter(status: MessageState) -> ColumnElement[bool]:
     """The condition a message in ``status`` meets."""
-    if status == "pending":
+    if status == MessageState.PENDING:
         return is_pending()
-    if status == "delivered":
+    if status == MessageState.DELIVERED:
         return Outbox.delivered_at.is_not(None)
     return Outbox.failed_at.is_not(None)
 
 
-def _status(row: Row[Any]) -> Status:
+def _status(row: Row[Any]) -> MessageState:
     if row.delivered_at is not None:
-        return "delivered"
-    return "failed" if row.failed_at is not None else "pending"
+        return MessageState.DELIVERED
+    return MessageState.FAILED if row.failed_at is not None else MessageState.PENDING
 
 
 def _info(row: Row[Any]) -> MessageInfo:
@@ -118,25 +118,25 @@ def _info(row: Row[Any]) -> MessageInfo:
     )
 
 
-def _filters(topic: str | None, status: Status | None) -> list[ColumnElement[bool]]:
+def _filters(topic: str | None, status: MessageState | None) -> list[ColumnElement[bool]]:
     found = [Outbox.topic == topic] if topic is not None else []
     return found + ([status_filter(status)] if status is not None else [])
 
 
 def list_messages(
-    conn: Connection, *, topic: str | None = None, status: Status | None = None, limit: int = 100
+    conn: Connection, *, topic: str | None = None, status: MessageState | None = None, limit: int = 100
 ) -> list[MessageInfo]:
     """Up to ``limit`` messages: pending ones oldest first (delivery order), others newest first."""
     stmt = (
         select(*_INFO_COLUMNS)
         .where(*_filters(topic, status))
-        .order_by(Outbox.id if status == "pending" else Outbox.id.desc())
+        .order_by(Outbox.id if status == MessageState.PENDING else Outbox.id.desc())
         .limit(limit)
     )
     return [_info(row) for row in conn.execute(stmt)]
 
 
-def count_messages(conn: Connection, *, topic: str | None = None, status: Status | None = None) -> int:
+def count_messages(conn: Connection, *, topic: str | None = None, status: MessageState | None = None) -> int:
     """How many messages :func:`list_messages` would list without a limit."""
     return int(
         conn.execute(select(func.count()).select_from(Outbox).where(*_filters(topic, status))).scalar_one()
@@ -223,7 +223,7 @@ def requeue_failed(
     taken, so a message failing again meanwhile is not requeued twice by one call.
     """
     with engine.connect() as conn:
-        last = conn.execute(select(func.max(Outbox.id)).where(*_filters(topic, "failed"))).scalar()
+        last = conn.execute(select(func.max(Outbox.id)).where(*_filters(topic, MessageState.FAILED))).scalar()
     done, after = 0, 0
     while last is not None and (limit is None or done < limit):
         size = batch if limit is None else min(batch, limit - done)
@@ -231,7 +231,7 @@ def requeue_failed(
             ids = list(
                 conn.execute(
                     select(Outbox.id)
-                    .where(Outbox.id > after, Outbox.id <= last, *_filters(topic, "failed"))
+                    .where(Outbox.id > after, Outbox.id <= last, *_filters(topic, MessageState.FAILED))
                     .order_by(Outbox.id)
                     .limit(size)
                 ).scalars()

@@ -44,6 +44,7 @@ from connectors.base import Connector, Page
 from core.clock import utcnow
 from core.errors import ErpsyncError, LeaseLost, PermanentError
 from core.redact import redact_text
+from core.statuses import AlertSeverity, RunStatus
 from mapping.records import Order, Product, Record, Shipment, StockLevel, StockMove
 from store.db import retry_on_lock_conflict
 from store.models import SyncCursor, SyncRun
@@ -111,7 +112,7 @@ class StreamJob:
 @dataclass
 class RunResult:
     run_id: int
-    status: str  # ok | held | failed | stopped | busy
+    status: RunStatus  # ok | held | failed | stopped | busy
     pages: int = 0
     records_in: int = 0
     changed: int = 0
@@ -171,12 +172,12 @@ def run_stream(
     lease = leases.acquire(engine, name, stream, owner, job.lease_ttl)
     if lease is None:
         log.info("stream busy", connector=name, stream=stream)
-        return RunResult(run_id=0, status="busy")
+        return RunResult(run_id=0, status=RunStatus.BUSY)
     saved = None if full else load_cursor(engine, name, stream)
     started = utcnow()
     result = RunResult(
         run_id=_start_run(engine, name, stream, owner, saved, started=started),
-        status="running",
+        status=RunStatus.RUNNING,
         cursor=saved,
         started_at=started,
     )
@@ -195,22 +196,22 @@ def run_stream(
             if on_page is not None:
                 on_page(result)
             if stop is not None and stop.is_set():
-                result.status = "stopped"
+                result.status = RunStatus.STOPPED
                 break
         else:
             held = _finish_snapshot(engine, job, lease, result, accept=accept_shrink) if snapshot else None
             if result.cursor is not None and not result.capped:
                 _clear_cursor_alert(engine, job)
-            result.status, result.error = ("held", held) if held else ("ok", None)
+            result.status, result.error = (RunStatus.HELD, held) if held else (RunStatus.OK, None)
     except LeaseLost as exc:
-        result.status, result.error = "failed", str(exc)
+        result.status, result.error = RunStatus.FAILED, str(exc)
         bound.warning("lease lost, page discarded", error=result.error)
     except ErpsyncError as exc:
-        result.status, result.error = "failed", str(exc)
+        result.status, result.error = RunStatus.FAILED, str(exc)
         bound.error("run failed", error=result.error)
         raise
     except BaseException as exc:
-        result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+        result.status, result.error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
         raise
     finally:
         _finish_run(engine, result)
@@ -297,7 +298,9 @@ def _capped_cursor(conn: Connection, job: StreamJob, result: RunResult, value: s
         subject = f"{job.connector.name}/{job.stream}"
         reason = describe(capped, job.clock)
         log.warning("cursor held back", connector=job.connector.name, stream=job.stream, reason=reason)
-        raise_condition(conn, job.alerts, Condition(CURSOR_AHEAD, subject, "warning", reason), utcnow())
+        raise_condition(
+            conn, job.alerts, Condition(CURSOR_AHEAD, subject, AlertSeverity.WARNING, reason), utcnow()
+        )
     return capped.value
 
 
@@ -320,7 +323,7 @@ def _start_run(
                 connector=connector,
                 stream=stream,
                 owner=owner,
-                status="running",
+                status=RunStatus.RUNNING,
                 started_at=started,
                 cursor_before=cursor,
             )

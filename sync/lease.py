@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.clock import utcnow
 from core.errors import LeaseLost
+from core.statuses import RunStatus
 from store import outbox
 from store.db import retry_on_lock_conflict
 from store.models import SyncLease, SyncRun
@@ -120,8 +121,8 @@ def interrupt_runs(conn: Connection, connector: str, stream: str, now: datetime,
     """Mark the stream's runs still ``running`` as ``interrupted``; how many there were."""
     return conn.execute(
         update(SyncRun)
-        .where(SyncRun.connector == connector, SyncRun.stream == stream, SyncRun.status == "running")
-        .values(status="interrupted", finished_at=now, error=reason)
+        .where(SyncRun.connector == connector, SyncRun.stream == stream, SyncRun.status == RunStatus.RUNNING)
+        .values(status=RunStatus.INTERRUPTED, finished_at=now, error=reason)
     ).rowcount
 
 
@@ -196,15 +197,15 @@ def _recover_once(engine: Engine, now: datetime) -> Recovered:
             )
         running = conn.execute(
             select(SyncRun.id, SyncRun.connector, SyncRun.stream, SyncRun.owner).where(
-                SyncRun.status == "running"
+                SyncRun.status == RunStatus.RUNNING
             )
         ).all()
         orphans = [r for r in running if _orphaned(r, leases.get((r.connector, r.stream)), gone, now)]
         for r in orphans:
             conn.execute(
                 update(SyncRun)
-                .where(SyncRun.id == r.id, SyncRun.status == "running")
-                .values(status="interrupted", finished_at=now, error=_why(r, gone))
+                .where(SyncRun.id == r.id, SyncRun.status == RunStatus.RUNNING)
+                .values(status=RunStatus.INTERRUPTED, finished_at=now, error=_why(r, gone))
             )
     return Recovered(leases=len(gone), runs=len(orphans))
 

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
 
 from core.clock import utcnow
+from core.statuses import DISPATCH_RECALLABLE, OrderStatus
 from mapping.records import Order
 from store import orders as lifecycle
 from store import stock
@@ -80,7 +81,7 @@ def _missing(order: Order) -> str | None:
 
 def _header(o: Order, digest: str, ctx: PageContext, now: Any) -> dict[str, Any]:
     sealed = ctx.seal(o.ship_to.model_dump_json()) if o.ship_to is not None and ctx.seal is not None else None
-    status = lifecycle.CANCELLED if is_cancelled(o.status) else lifecycle.RECEIVED
+    status = OrderStatus.CANCELLED if is_cancelled(o.status) else OrderStatus.RECEIVED
     return {
         "channel": o.channel,
         "external_id": o.external_id,
@@ -146,7 +147,7 @@ def _after_dispatch(conn: Connection, order_id: int, o: Order, digest: str, now:
             update(DispatchInstruction)
             .where(
                 DispatchInstruction.order_id == order_id,
-                DispatchInstruction.status.in_(("queued", "sent", "acknowledged")),
+                DispatchInstruction.status.in_(DISPATCH_RECALLABLE),
                 DispatchInstruction.recall_requested_at.is_(None),
             )
             .values(recall_requested_at=now, updated_at=now)
@@ -195,10 +196,10 @@ def reconcile_orders(conn: Connection, records: Sequence[Order], ctx: PageContex
             fresh.append((o, digest))
         elif found[1] == digest:
             continue
-        elif found[2] in lifecycle.AFTER_DISPATCH or found[2] == lifecycle.CANCELLED:
+        elif found[2] in lifecycle.AFTER_DISPATCH or found[2] == OrderStatus.CANCELLED:
             _after_dispatch(conn, found[0], o, digest, now)
         else:
-            if found[2] == lifecycle.ALLOCATED:
+            if found[2] == OrderStatus.ALLOCATED:
                 _release(conn, found[0])
             replace.append((found[0], o, digest))
     if fresh:

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, func, select
 
+from core.statuses import OrderStatus
 from store.models import Location, OrderLine, Product, SalesOrder, StockLevel
 
 #: order states whose lines still wait for an allocation (their units are not reserved yet)
-UNALLOCATED = ("received", "validated", "on_hold")
+UNALLOCATED = (OrderStatus.RECEIVED, OrderStatus.VALIDATED, OrderStatus.ON_HOLD)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from core.errors import RecordError
+from core.statuses import DISPATCH_TO_SHIP
 from mapping.records import Shipment as ShipmentRecord
 from routing.dispatch import NotAllowed, NotFound, lock_instruction
 from routing.shipments import ShippedLine, open_lines_by_sku, record_shipment
@@ -70,7 +71,7 @@ def _instruction_for(conn: Connection, r: ShipmentRecord) -> Any:
             .where(
                 SalesOrder.channel == r.channel,
                 SalesOrder.external_id == r.order_external_id,
-                DispatchInstruction.status.in_(("queued", "sent", "acknowledged", "partially_shipped")),
+                DispatchInstruction.status.in_(DISPATCH_TO_SHIP),
             )
         )
         .scalars()

@@ -31,6 +31,7 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, selec
 
 from alerts.notify import AlertPolicy
 from alerts.operational import Condition, clear_condition, raise_condition
+from core.statuses import AlertSeverity
 from store.models import SnapshotHold
 from store.models import StockLevel as StockRow
 from store.upsert import NEW, upsert
@@ -114,7 +115,7 @@ def finish_snapshot(
     if shrink.too_much(snap.max_shrink) and not accept:
         reason = _reason(snap, shrink)
         _hold(conn, snap, shrink, now)
-        raise_condition(conn, policy, Condition(KIND, _subject(snap), "critical", reason), now)
+        raise_condition(conn, policy, Condition(KIND, _subject(snap), AlertSeverity.CRITICAL, reason), now)
         log.warning(
             "snapshot held",
             connector=snap.connector,

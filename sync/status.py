@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 
 from core.clock import utcnow
 from core.excerpt import shorten
+from core.statuses import RunStatus
 from store.models import Quarantine, SyncCursor, SyncLease, SyncRun
 from store.owners import describe, is_gone
 
@@ -89,7 +90,7 @@ def stream_status(engine: Engine, configured: Iterable[Key] = ()) -> list[Stream
         }
         ok = conn.execute(
             select(SyncRun.connector, SyncRun.stream, func.max(SyncRun.finished_at))
-            .where(SyncRun.status == "ok")
+            .where(SyncRun.status == RunStatus.OK)
             .group_by(SyncRun.connector, SyncRun.stream)
         ).all()
         last_ok = {(c, s): t for c, s, t in ok}

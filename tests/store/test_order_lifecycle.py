@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import Engine, insert, select
 
 from core.clock import utcnow
+from core.statuses import OrderStatus
 from store import orders
 from store.models import SalesOrder
 
@@ -29,20 +30,20 @@ def new_order(engine: Engine) -> int:
 def test_a_legal_path_and_a_hold_with_its_reason(store_engine: Engine) -> None:
     oid = new_order(store_engine)
     with store_engine.begin() as conn:
-        orders.transition(conn, oid, orders.ON_HOLD, reason="ship-to address incomplete: missing phone")
+        orders.transition(conn, oid, OrderStatus.ON_HOLD, reason="ship-to address incomplete: missing phone")
     with store_engine.connect() as conn:
         row = conn.execute(select(SalesOrder.status, SalesOrder.hold_reason)).one()
     assert tuple(row) == ("on_hold", "ship-to address incomplete: missing phone")
     with store_engine.begin() as conn:
         for target in (
-            orders.RECEIVED,
-            orders.VALIDATED,
-            orders.ALLOCATED,
-            orders.DISPATCHED,
-            orders.SHIPPED,
-            orders.DELIVERED,
-            orders.PARTIALLY_RETURNED,
-            orders.RETURNED,
+            OrderStatus.RECEIVED,
+            OrderStatus.VALIDATED,
+            OrderStatus.ALLOCATED,
+            OrderStatus.DISPATCHED,
+            OrderStatus.SHIPPED,
+            OrderStatus.DELIVERED,
+            OrderStatus.PARTIALLY_RETURNED,
+            OrderStatus.RETURNED,
         ):
             orders.transition(conn, oid, target)
     with store_engine.connect() as conn:
@@ -52,12 +53,12 @@ def test_a_legal_path_and_a_hold_with_its_reason(store_engine: Engine) -> None:
 @pytest.mark.parametrize(
     ("path", "illegal"),
     [
-        ([], orders.SHIPPED),  # received -> shipped skips validation, routing and dispatch
+        ([], OrderStatus.SHIPPED),  # received -> shipped skips validation, routing and dispatch
         (
-            [orders.VALIDATED, orders.ALLOCATED, orders.DISPATCHED],
-            orders.ON_HOLD,
+            [OrderStatus.VALIDATED, OrderStatus.ALLOCATED, OrderStatus.DISPATCHED],
+            OrderStatus.ON_HOLD,
         ),  # dispatched: recall, not hold
-        ([orders.CANCELLED], orders.RECEIVED),  # cancelled is final
+        ([OrderStatus.CANCELLED], OrderStatus.RECEIVED),  # cancelled is final
     ],
 )
 def test_illegal_moves_are_refused_and_change_nothing(
