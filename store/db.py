@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import tenacity
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
@@ -137,13 +138,19 @@ def refusal_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def retry_on_lock_conflict(fn: Callable[[], T], attempts: int = 4, pause: float = 0.05) -> T:
-    """Run ``fn`` (one whole transaction) again when the database chose it as a deadlock victim."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except Exception as exc:
-            if attempt == attempts or not is_lock_conflict(exc):
-                raise
-            time.sleep(pause * attempt)
-    raise AssertionError("unreachable")
+def retry_on_lock_conflict(
+    fn: Callable[[], T], attempts: int = 4, pause: float = 0.05, sleep: Callable[[float], None] = time.sleep
+) -> T:
+    """Run ``fn`` (one whole transaction) again when the database chose it as a deadlock victim.
+
+    At most ``attempts`` runs, waiting ``pause`` seconds after the first, twice that after the
+    second, and so on; any other error, or the last attempt's, is raised as it is.
+    """
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_incrementing(start=pause, increment=pause),
+        retry=tenacity.retry_if_exception(is_lock_conflict),
+        sleep=sleep,
+        reraise=True,
+    )
+    return retrying(fn)

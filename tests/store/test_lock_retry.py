@@ -43,3 +43,14 @@ def test_gives_up_after_the_last_attempt() -> None:
 
     with pytest.raises(OperationalError):
         retry_on_lock_conflict(always, attempts=2, pause=0)
+
+
+def test_the_pause_grows_with_each_attempt() -> None:
+    waits: list[float] = []
+
+    def always() -> None:
+        raise OperationalError("x", {}, DriverError(1213, "Deadlock found"))
+
+    with pytest.raises(OperationalError):
+        retry_on_lock_conflict(always, attempts=4, pause=0.05, sleep=waits.append)
+    assert waits == pytest.approx([0.05, 0.10, 0.15])
