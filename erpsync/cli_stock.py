@@ -25,8 +25,9 @@ from erpsync.wiring import channel_policies, stock_channels
 from store.bindings import reverse_bindings
 from store.models import ChannelListing, Location, Outbox, Product, StockLevel
 from sync.drift import DriftReport, check_drift
-from sync.outbound import TOPIC, PushHandler, channel_blockers, plan, plan_and_enqueue
+from sync.outbound import TOPIC, channel_blockers, plan, plan_and_enqueue
 from sync.sellable import ChannelPolicy, compute, load_inputs, others_locked
+from sync.stock_push import PushHandler
 
 out = make_console()
 stock_app = typer.Typer(help="Stock levels, what each channel is shown and why.", no_args_is_help=True)

@@ -30,9 +30,10 @@ from routing.fulfilment import FulfilmentHandler
 from routing.process import OrderSettings, process_orders
 from store.nonces import SqlNonceStore
 from sync import lease as leases
-from sync.outbound import TOPIC, PushHandler, channel_blockers, plan_and_enqueue
+from sync.outbound import TOPIC, channel_blockers, plan_and_enqueue
 from sync.scheduler import Schedule, Service, Task
 from sync.sellable import ChannelPolicy
+from sync.stock_push import PushHandler
 
 
 class ChannelPlanner:

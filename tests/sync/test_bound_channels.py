@@ -17,8 +17,9 @@ from store.bindings import save_bindings
 from store.locations import LocationSpec, apply_locations
 from store.models import ChannelListing, Outbox
 from sync.drift import check_drift
-from sync.outbound import TOPIC, PlannedPush, PushHandler, enqueue, plan, plan_and_enqueue
+from sync.outbound import TOPIC, PlannedPush, enqueue, plan, plan_and_enqueue
 from sync.sellable import ChannelPolicy, compute, load_inputs
+from sync.stock_push import PushHandler
 
 BOUND = ChannelPolicy("shop", ("WH",), bound=True)
 

@@ -17,8 +17,9 @@ from store.bindings import save_bindings
 from store.locations import LocationSpec, apply_locations
 from store.models import Alert, ChannelListing, Location
 from sync.drift import check_drift
-from sync.outbound import TOPIC, PushHandler, plan_and_enqueue
+from sync.outbound import TOPIC, plan_and_enqueue
 from sync.sellable import ChannelPolicy
+from sync.stock_push import PushHandler
 
 POLICY = ChannelPolicy("shop", ("WH",))
 

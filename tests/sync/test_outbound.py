@@ -20,8 +20,9 @@ from store import stock
 from store.bindings import save_bindings
 from store.locations import LocationSpec, apply_locations
 from store.models import ChannelListing, Outbox
-from sync.outbound import TOPIC, PushHandler, plan, plan_and_enqueue
+from sync.outbound import TOPIC, plan, plan_and_enqueue
 from sync.sellable import ChannelPolicy, Override, Rule
+from sync.stock_push import PushHandler
 
 
 class FakeChannel:

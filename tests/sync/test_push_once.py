@@ -25,8 +25,9 @@ from store import stock
 from store.db import is_lock_conflict, is_mysql, make_engine
 from store.locations import LocationSpec, apply_locations
 from store.models import ChannelListing, Outbox
-from sync.outbound import TOPIC, PushHandler, plan_and_enqueue
+from sync.outbound import TOPIC, plan_and_enqueue
 from sync.sellable import ChannelPolicy, Rule
+from sync.stock_push import PushHandler
 
 SKUS = [f"S{n:02d}" for n in range(12)]
 CHANNELS = ("shop-a", "shop-b")

@@ -24,8 +24,9 @@ from routing.erp import TOPIC as ERP_TOPIC
 from routing.erp import ErpOrderHandler
 from store import outbox
 from store.models import AuditLog, ChannelListing, DispatchInstruction, Outbox, SalesOrder
-from sync.outbound import TOPIC, PushHandler, enqueue, plan
+from sync.outbound import TOPIC, enqueue, plan
 from sync.sellable import ChannelPolicy, Rule
+from sync.stock_push import PushHandler
 from tests.routing import test_order_flow as flow
 from tests.routing.test_parcels import dispatched
 
