@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, func, select
 
-from core.statuses import OrderStatus
 from store.models import Location, OrderLine, Product, SalesOrder, StockLevel
+from store.orders import BEFORE_ALLOCATION
 
 #: order states whose lines still wait for an allocation (their units are not reserved yet)
-UNALLOCATED = (OrderStatus.RECEIVED, OrderStatus.VALIDATED, OrderStatus.ON_HOLD)
+UNALLOCATED = tuple(sorted(BEFORE_ALLOCATION))
 
 
 @dataclass(frozen=True)
