@@ -10,7 +10,7 @@ Handlers: ``handler(messages) -> outcomes``, one ``Delivered``, ``Retry`` or ``F
 message, in order (:mod:`delivery.outcomes`). A handler should stop sending at the first message it
 cannot deliver: once a message gets ``Retry``, the later ones of the batch are released
 unchanged, so nothing overtakes it. ``Failed`` makes a message a dead letter (listed by
-``store.outbox_queries.list_messages``, put back by ``erpsync outbox retry``) and lets its partition
+``store.queries.list_messages``, put back by ``erpsync outbox retry``) and lets its partition
 move on.
 
 Errors a handler raises, for the whole batch:

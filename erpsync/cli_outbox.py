@@ -21,7 +21,8 @@ from erpsync.console import batch_report, make_console
 from erpsync.context import app_context
 from erpsync.exits import EXIT_NOTHING
 from routing.order_messages import excerpt
-from store import outbox_queries as queries
+from store import queries
+from store.outbox_retry import REQUEUE_BATCH, requeue_failed, retry_message
 
 out = make_console()
 outbox_app = typer.Typer(
@@ -49,7 +50,6 @@ def outbox_list(
     status = MessageState.FAILED if failed else None
     with app_context(ctx).engine.connect() as conn:
         rows = queries.list_messages(conn, topic=topic, status=status, limit=limit)
-        total = queries.count_messages(conn, topic=topic, status=status) if len(rows) == limit else len(rows)
     table = Table("id", "topic", "partition", "key", "status", "attempts", "next attempt", "last error")
     for m in rows:
         table.add_row(
@@ -64,8 +64,8 @@ def outbox_list(
         )
     what = "failed messages" if failed else "messages"
     out.print(table if rows else f"no {what}" + (f" in topic {topic}" if topic else ""), markup=False)
-    if total > len(rows):
-        out.print(f"showing {len(rows):,} of {total:,} {what} — pass --limit to see more", markup=False)
+    if rows.more:
+        out.print(f"showing {len(rows):,} of {rows.total:,} {what} — pass --limit to see more", markup=False)
 
 
 @outbox_app.command("show")
@@ -117,7 +117,7 @@ def outbox_retry(
     topic: Annotated[str | None, typer.Option(help="With --all-failed: only this topic.")] = None,
     limit: Annotated[
         int, typer.Option(help="With --all-failed: at most this many per call.", min=1)
-    ] = queries.REQUEUE_BATCH,
+    ] = REQUEUE_BATCH,
     every: Annotated[
         bool, typer.Option("--all", help="With --all-failed: go on until none is left.")
     ] = False,
@@ -139,13 +139,13 @@ def outbox_retry(
     if total == 0:
         out.print("no failed messages" + (f" in topic {topic}" if topic else ""), markup=False)
         raise typer.Exit(EXIT_NOTHING)
-    done = queries.requeue_failed(engine, topic=topic, limit=None if every else limit)
+    done = requeue_failed(engine, topic=topic, limit=None if every else limit)
     out.print(batch_report("requeued", done, total, "failed message(s)"), markup=False)
 
 
 def _retry_one(ctx: typer.Context, message_id: int) -> None:
     with app_context(ctx).engine.begin() as conn:
-        outcome = queries.retry_message(conn, message_id)
+        outcome = retry_message(conn, message_id)
     if outcome is None:
         raise ConfigError(f"no outbox message {message_id}; see `erpsync outbox list --failed`")
     text = {

@@ -28,7 +28,7 @@ from core.statuses import MessageState
 from routing.dispatch import FULFIL_TOPIC
 from routing.erp import TOPIC as ERP_TOPIC
 from store.outbox import message_key
-from store.outbox_queries import KeyedMessage, messages_by_key
+from store.queries import KeyedMessage, messages_by_key
 
 EXCERPT_CHARS = 60
 

@@ -7,8 +7,8 @@ transaction of its own, delivers them with no transaction open, and settles each
 
 States: *pending* (neither delivered nor failed), *delivered* (``delivered_at`` set, the last
 error cleared) and *failed* (``failed_at`` set: a dead letter, kept for a person to look at and
-requeue). What a person sees and does — lists, one message, requeueing, the delivery state of an
-order's messages — is in :mod:`store.outbox_queries`.
+requeue). What a person sees — lists, one message, the delivery state of an order's messages — is
+in :mod:`store.queries`; requeueing is in :mod:`store.outbox_retry`.
 
 Ordering: messages with the same ``(topic, partition)`` are delivered one after another in id
 order. Only the head of a partition (its oldest pending message) may be claimed, and only when it

@@ -18,7 +18,7 @@ from alerts.notifiers.base import Destination, Notification
 from delivery.outcomes import Delivered, Failed, Outcome, Retry
 from delivery.worker import Backoff, OutboxWorker
 from store import outbox as store_outbox
-from store import outbox_queries
+from store import queries
 from store.outbox import Message
 from tests.alerts.notifier_receivers import (
     Receiver,
@@ -278,5 +278,5 @@ def test_through_the_outbox_a_throttled_alert_arrives_once(
     assert worker.run_once().delivered == 1
     assert len(dingtalk.requests) == 2
     with store_engine.connect() as conn:
-        [info] = outbox_queries.list_messages(conn, topic=TOPIC)
+        [info] = queries.list_messages(conn, topic=TOPIC)
     assert (info.status, info.attempts) == ("delivered", 1)

@@ -32,7 +32,7 @@ from delivery.smtp import SmtpSettings
 from delivery.worker import Backoff, OutboxWorker
 from routing.delivery import DeliveryTarget, DispatchSender, render_csv, render_email
 from store import outbox as store_outbox
-from store import outbox_queries
+from store import queries
 from store.outbox import Message
 
 SECRET = "whsec_receiver_0a1b2c3d"
@@ -208,7 +208,7 @@ def test_an_outage_loses_and_duplicates_nothing_through_the_outbox(
     assert all(valid for _, valid in receiver.calls)
     assert len(receiver.calls) == 8 + 3  # three failed calls were sent again, once each
     with store_engine.connect() as conn:
-        assert {m.status for m in outbox_queries.list_messages(conn, topic=TOPIC)} == {"delivered"}
+        assert {m.status for m in queries.list_messages(conn, topic=TOPIC)} == {"delivered"}
 
 
 def test_a_refused_instruction_becomes_a_dead_letter_and_the_location_moves_on(
@@ -222,8 +222,8 @@ def test_a_refused_instruction_becomes_a_dead_letter_and_the_location_moves_on(
     worker.run_once()
     worker.run_once()
     with store_engine.connect() as conn:
-        [dead] = outbox_queries.list_messages(conn, status="failed")
-        [done] = outbox_queries.list_messages(conn, status="delivered")
+        [dead] = queries.list_messages(conn, status="failed")
+        [done] = queries.list_messages(conn, status="delivered")
     assert (dead.key, done.key) == ("DI-6", "DI-7")
     assert dead.last_error == f"POST {receiver.url} answered 400 Bad Request: line 2: unit 'box' unknown"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from routing.order_messages import Delivery, combine, excerpt
-from store.outbox_queries import KeyedMessage
+from store.queries import KeyedMessage
 
 
 def message(id: int, status: str, error: str | None = None) -> KeyedMessage:

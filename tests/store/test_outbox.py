@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from core.clock import utcnow
-from store import outbox, outbox_queries
+from store import outbox, outbox_retry, queries
 from store.models import Outbox
 from store.outbox import Message, NewMessage
 
@@ -221,7 +221,7 @@ def test_a_failed_head_lets_its_partition_move_on(store_engine: Engine, now: dat
     stored = row(store_engine, "a1")
     assert (stored.failed_at, stored.last_error, stored.attempts) == (now, "422 unknown sku", 1)
     with store_engine.connect() as conn:
-        failed = outbox_queries.list_messages(conn, status="failed")
+        failed = queries.list_messages(conn, status="failed")
     assert [(m.key, m.status) for m in failed] == [("a1", "failed")]
 
 
@@ -249,9 +249,7 @@ def test_requeue_puts_a_dead_letter_back_at_the_head(store_engine: Engine, now: 
     outbox.mark_delivered(store_engine, [second.id], "w1")
 
     with store_engine.begin() as conn:
-        assert (
-            outbox_queries.requeue(conn, [head.id, second.id], now=now) == 1
-        )  # a2 was delivered, not failed
+        assert outbox_retry.requeue(conn, [head.id, second.id], now=now) == 1  # a2 was delivered, not failed
     (again,) = claim(store_engine, "w2", now)
     assert (again.key, again.attempts) == ("a1", 0)  # before a3
     assert row(store_engine, "a1").last_error == "gave up"
@@ -268,8 +266,8 @@ def test_backlog_counts_pending_messages_per_topic(store_engine: Engine, now: da
     with store_engine.connect() as conn:
         assert outbox.backlog(conn) == {"email": 1, "stock": 1}  # a claimed message is still pending
         assert outbox.backlog(conn, "stock") == {"stock": 1}
-        statuses = Counter(m.status for m in outbox_queries.list_messages(conn, topic="email"))
-        pending = outbox_queries.list_messages(conn, status="pending", limit=1)
+        statuses = Counter(m.status for m in queries.list_messages(conn, topic="email"))
+        pending = queries.list_messages(conn, status="pending", limit=1)
     assert statuses == {"pending": 1, "delivered": 1, "failed": 1}
     assert [m.key for m in pending] == ["e2"]
 

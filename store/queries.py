@@ -1,43 +1,40 @@
-"""What a person sees of the outbox and does with it: lists, one message, requeueing.
+"""The store's read queries for people: outbox messages, stock levels, SKU bindings.
 
-The worker's side (enqueue, claim, settle) is :mod:`store.outbox`; this module serves
-``erpsync outbox`` and the delivery state that ``erpsync orders`` shows.
+Each function takes a connection and explicit filters and gives typed rows (frozen dataclasses),
+lists as a :class:`store.paging.Page` (rows + total). ``locations`` limits a caller to some
+locations by code (None: every location). The CLI, the HTTP API and reports format these rows;
+the writes that go with them are elsewhere (``store.outbox_retry`` requeues messages).
 
-- :func:`list_messages` / :func:`count_messages`: messages by topic and status, never their
-  payloads (a payload may hold personal data);
+- :func:`list_messages` / :func:`count_messages`: outbox messages by topic and status, never
+  their payloads (a payload may hold personal data);
 - :func:`get_message`: one message, its payload reduced to the names of its fields and the order
   or dispatch instruction it refers to (ids, not personal data);
-- :func:`retry_message`: a failed message pending again, or a pending one due now;
-  :func:`requeue_failed`: the failed ones, oldest first, one short transaction per batch;
-- :func:`messages_by_key`: the messages with given keys or key prefixes, in one query.
+- :func:`messages_by_key`: the messages with given keys or key prefixes, in one query;
+- :func:`stock_levels`: on hand, reserved, safety stock and available per SKU and location;
+- :func:`list_bindings`: SKU bindings (a system's SKU ↔ ours, with the unit factor).
 
-Errors: database errors are SQLAlchemy's.
+Errors: ``ValueError`` for a bad ``limit``/``offset``; database errors are SQLAlchemy's.
 
 >>> with engine.connect() as conn:
 ...     failed = list_messages(conn, status=MessageState.FAILED, limit=50)
-...     total = count_messages(conn, status=MessageState.FAILED)
->>> requeue_failed(engine, limit=500)
+>>> print(f"showing {len(failed)} of {failed.total}")
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, func, or_, select, update
+from sqlalchemy import Connection, Row, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.clock import utcnow
 from core.statuses import MessageState
-from store.models import DispatchInstruction, Outbox, SalesOrder
+from store.models import DispatchInstruction, Location, Outbox, Product, SalesOrder, SkuBinding, StockLevel
 from store.outbox import KEY_HEAD_CHARS, is_pending
+from store.paging import Page, fetch_page
 
-#: what :func:`retry_message` did: ``None`` from it means there is no such message
-RetryOutcome = Literal["requeued", "due_now", "delivered", "claimed"]
-#: failed messages requeued per transaction by :func:`requeue_failed`
-REQUEUE_BATCH = 500
 _INFO_COLUMNS = tuple(column for column in Outbox.__table__.columns if column.name != "payload")
 
 
@@ -94,6 +91,12 @@ def status_filter(status: MessageState) -> ColumnElement[bool]:
     return Outbox.failed_at.is_not(None)
 
 
+def message_filters(topic: str | None, status: MessageState | None) -> list[ColumnElement[bool]]:
+    """The conditions of messages of ``topic`` in ``status`` (None: any)."""
+    found = [Outbox.topic == topic] if topic is not None else []
+    return found + ([status_filter(status)] if status is not None else [])
+
+
 def _status(row: Row[Any]) -> MessageState:
     if row.delivered_at is not None:
         return MessageState.DELIVERED
@@ -118,29 +121,27 @@ def _info(row: Row[Any]) -> MessageInfo:
     )
 
 
-def _filters(topic: str | None, status: MessageState | None) -> list[ColumnElement[bool]]:
-    found = [Outbox.topic == topic] if topic is not None else []
-    return found + ([status_filter(status)] if status is not None else [])
-
-
 def list_messages(
-    conn: Connection, *, topic: str | None = None, status: MessageState | None = None, limit: int = 100
-) -> list[MessageInfo]:
-    """Up to ``limit`` messages: pending ones oldest first (delivery order), others newest first."""
+    conn: Connection,
+    *,
+    topic: str | None = None,
+    status: MessageState | None = None,
+    limit: int | None = 100,
+    offset: int = 0,
+) -> Page[MessageInfo]:
+    """A page of messages: pending ones oldest first (delivery order), others newest first."""
     stmt = (
         select(*_INFO_COLUMNS)
-        .where(*_filters(topic, status))
+        .where(*message_filters(topic, status))
         .order_by(Outbox.id if status == MessageState.PENDING else Outbox.id.desc())
-        .limit(limit)
     )
-    return [_info(row) for row in conn.execute(stmt)]
+    return fetch_page(conn, stmt, _info, limit=limit, offset=offset)
 
 
 def count_messages(conn: Connection, *, topic: str | None = None, status: MessageState | None = None) -> int:
     """How many messages :func:`list_messages` would list without a limit."""
-    return int(
-        conn.execute(select(func.count()).select_from(Outbox).where(*_filters(topic, status))).scalar_one()
-    )
+    stmt = select(func.count()).select_from(Outbox).where(*message_filters(topic, status))
+    return int(conn.execute(stmt).scalar_one())
 
 
 def get_message(conn: Connection, message_id: int) -> MessageDetail | None:
@@ -164,83 +165,6 @@ def get_message(conn: Connection, message_id: int) -> MessageDetail | None:
     return MessageDetail(
         _info(row), tuple(payload), len(str(row.payload)), order_ref, str(number) if number else None
     )
-
-
-def retry_message(conn: Connection, message_id: int, *, now: datetime | None = None) -> RetryOutcome | None:
-    """Send message ``message_id`` again: what was done (see ``RetryOutcome``), None when there is none.
-
-    A failed message is requeued (attempts reset, due now, its error kept until the next attempt);
-    a pending one waiting for its next attempt is made due now; one a worker holds right now, or
-    one already delivered, is left alone.
-    """
-    at = now or utcnow()
-    row = conn.execute(
-        select(Outbox.delivered_at, Outbox.failed_at, Outbox.claimed_until)
-        .where(Outbox.id == message_id)
-        .with_for_update()
-    ).first()
-    if row is None:
-        return None
-    if row.delivered_at is not None:
-        return "delivered"
-    if row.failed_at is not None:
-        requeue(conn, [message_id], now=at)
-        return "requeued"
-    if row.claimed_until is not None and row.claimed_until > at:
-        return "claimed"
-    conn.execute(update(Outbox).where(Outbox.id == message_id, is_pending()).values(next_attempt_at=at))
-    return "due_now"
-
-
-def requeue(conn: Connection, ids: Sequence[int], *, now: datetime | None = None) -> int:
-    """How many of the failed messages ``ids`` are pending again, due now, with attempts reset.
-
-    A requeued message keeps its id, so it goes out before the later pending messages of its
-    partition; ``last_error`` is kept until the next attempt (delivered: cleared).
-    """
-    if not ids:
-        return 0
-    return conn.execute(
-        update(Outbox)
-        .where(Outbox.id.in_(ids), Outbox.failed_at.is_not(None), Outbox.delivered_at.is_(None))
-        .values(
-            failed_at=None, attempts=0, next_attempt_at=now or utcnow(), claimed_by=None, claimed_until=None
-        )
-    ).rowcount
-
-
-def requeue_failed(
-    engine: Engine,
-    *,
-    topic: str | None = None,
-    limit: int | None = REQUEUE_BATCH,
-    batch: int = REQUEUE_BATCH,
-    now: datetime | None = None,
-) -> int:
-    """How many failed messages (oldest first; at most ``limit``, None: all) are pending again.
-
-    One transaction per ``batch`` messages. Only messages that had failed when it started are
-    taken, so a message failing again meanwhile is not requeued twice by one call.
-    """
-    with engine.connect() as conn:
-        last = conn.execute(select(func.max(Outbox.id)).where(*_filters(topic, MessageState.FAILED))).scalar()
-    done, after = 0, 0
-    while last is not None and (limit is None or done < limit):
-        size = batch if limit is None else min(batch, limit - done)
-        with engine.begin() as conn:
-            ids = list(
-                conn.execute(
-                    select(Outbox.id)
-                    .where(Outbox.id > after, Outbox.id <= last, *_filters(topic, MessageState.FAILED))
-                    .order_by(Outbox.id)
-                    .limit(size)
-                ).scalars()
-            )
-            done += requeue(conn, ids, now=now)
-        if len(ids) < size:
-            break
-        after = ids[-1]
-    return done
 
 
 def messages_by_key(
@@ -273,3 +197,86 @@ def messages_by_key(
             )
         )
     return found
+
+
+@dataclass(frozen=True)
+class StockRow:
+    """The stock of one SKU at one location, in the SKU's unit (``unit`` None: no product row yet)."""
+
+    sku: str
+    unit: str | None
+    location: str
+    on_hand: int
+    reserved: int
+    safety_stock: int
+    source: str | None
+    updated_at: datetime
+
+    @property
+    def available(self) -> int:
+        """What may still be promised: on hand − reserved − safety stock, never below 0."""
+        return max(0, self.on_hand - self.reserved - self.safety_stock)
+
+
+def stock_levels(
+    conn: Connection,
+    *,
+    sku: str | None = None,
+    location: str | None = None,
+    locations: Collection[str] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> Page[StockRow]:
+    """A page of stock levels by SKU then location code (``location``: one code; ``locations``: scope)."""
+    stmt = (
+        select(
+            StockLevel.sku,
+            Product.uom,
+            Location.code,
+            StockLevel.on_hand,
+            StockLevel.reserved,
+            Location.safety_stock,
+            StockLevel.source,
+            StockLevel.updated_at,
+        )
+        .join(Location, Location.id == StockLevel.location_id)
+        .outerjoin(Product, Product.sku == StockLevel.sku)  # a level may arrive before its product
+        .order_by(StockLevel.sku, Location.code)
+    )
+    if sku is not None:
+        stmt = stmt.where(StockLevel.sku == sku)
+    if location is not None:
+        stmt = stmt.where(Location.code == location)
+    if locations is not None:
+        stmt = stmt.where(Location.code.in_(set(locations)))
+    return fetch_page(conn, stmt, lambda r: StockRow(*r), limit=limit, offset=offset)
+
+
+@dataclass(frozen=True)
+class BindingRow:
+    """A SKU binding: ``uom_factor`` of our units make one unit of ``system``'s ``external_sku``."""
+
+    system: str
+    external_sku: str
+    sku: str
+    uom_factor: int
+    updated_at: datetime
+
+
+def list_bindings(
+    conn: Connection,
+    *,
+    system: str | None = None,
+    sku: str | None = None,
+    limit: int | None = 200,
+    offset: int = 0,
+) -> Page[BindingRow]:
+    """A page of SKU bindings by system, then external SKU (``system``, ``sku``: only those)."""
+    b = SkuBinding
+    stmt = select(b.system, b.external_sku, b.sku, b.uom_factor, b.updated_at)
+    stmt = stmt.order_by(b.system, b.external_sku)
+    if system is not None:
+        stmt = stmt.where(SkuBinding.system == system)
+    if sku is not None:
+        stmt = stmt.where(SkuBinding.sku == sku)
+    return fetch_page(conn, stmt, lambda r: BindingRow(*r), limit=limit, offset=offset)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from core.clock import utcnow
-from store import outbox, outbox_queries
+from store import outbox, outbox_retry, queries
 from store.models import Outbox
 
 TTL = timedelta(minutes=2)
@@ -34,9 +34,9 @@ def fail(engine: Engine, topic: str, error: str, now: datetime) -> int:
     return message.id
 
 
-def stored(engine: Engine, message_id: int) -> outbox_queries.MessageInfo:
+def stored(engine: Engine, message_id: int) -> queries.MessageInfo:
     with engine.connect() as conn:
-        found = outbox_queries.get_message(conn, message_id)
+        found = queries.get_message(conn, message_id)
     assert found is not None
     return found.info
 
@@ -67,7 +67,7 @@ def test_retry_requeues_a_failed_message_and_says_what_it_did(store_engine: Engi
 
     with store_engine.begin() as conn:
         outcomes = [
-            outbox_queries.retry_message(conn, i, now=now) for i in (failed, waiting, held, sent, 10**9)
+            outbox_retry.retry_message(conn, i, now=now) for i in (failed, waiting, held, sent, 10**9)
         ]
     assert outcomes == ["requeued", "due_now", "claimed", "delivered", None]
     info = stored(store_engine, failed)
@@ -85,22 +85,22 @@ def test_requeue_failed_takes_the_oldest_up_to_a_limit_then_all(store_engine: En
     put(store_engine, "m1", topic="mail")
     fail(store_engine, "mail", "bad address", now)
 
-    assert outbox_queries.requeue_failed(store_engine, topic="erp", limit=2, batch=1, now=now) == 2
+    assert outbox_retry.requeue_failed(store_engine, topic="erp", limit=2, batch=1, now=now) == 2
     with store_engine.connect() as conn:
-        pending = outbox_queries.list_messages(conn, status="pending")
+        pending = queries.list_messages(conn, status="pending")
         assert sorted(m.id for m in pending) == ids[:2]
-        assert outbox_queries.count_messages(conn, topic="erp", status="failed") == 3
-    assert outbox_queries.requeue_failed(store_engine, topic="erp", limit=None, batch=2, now=now) == 3
+        assert queries.count_messages(conn, topic="erp", status="failed") == 3
+    assert outbox_retry.requeue_failed(store_engine, topic="erp", limit=None, batch=2, now=now) == 3
     with store_engine.connect() as conn:
-        assert outbox_queries.count_messages(conn, topic="erp", status="failed") == 0
-        assert outbox_queries.count_messages(conn, topic="mail", status="failed") == 1  # another topic
-    assert outbox_queries.requeue_failed(store_engine, topic="erp", limit=None) == 0
+        assert queries.count_messages(conn, topic="erp", status="failed") == 0
+        assert queries.count_messages(conn, topic="mail", status="failed") == 1  # another topic
+    assert outbox_retry.requeue_failed(store_engine, topic="erp", limit=None) == 0
 
 
 def test_show_names_the_payload_fields_and_the_order_never_their_values(store_engine: Engine) -> None:
     message_id = put(store_engine, "x1", payload={"ship_to": {"name": "王小明"}, "instruction_id": 999})
     with store_engine.connect() as conn:
-        found = outbox_queries.get_message(conn, message_id)
+        found = queries.get_message(conn, message_id)
     assert found is not None
     assert sorted(found.payload_fields) == ["instruction_id", "ship_to"]
     assert (found.order, found.instruction) == (None, None)  # no such instruction
@@ -117,7 +117,7 @@ def test_messages_by_key_finds_exact_keys_and_prefixes_long_keys_included(store_
     put(store_engine, "ful:shop:1_:SF9", payload={"order_id": 11})
     put(store_engine, "ful:shop:1x:SF9", payload={"order_id": 12})  # "_" is no LIKE wildcard here
     with store_engine.connect() as conn:
-        found = outbox_queries.messages_by_key(
+        found = queries.messages_by_key(
             conn, ["erp:shop/1"], ["ful:shop:1:", "ful:shop:1_:", f"ful:{long_ref}:"]
         )
     assert sorted(m.order_id for m in found) == [1, 1, 2, 2, 11]
