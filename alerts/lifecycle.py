@@ -208,11 +208,6 @@ def escalate(conn: Connection, policy: AlertPolicy, where: Mapping[int, Where], 
     return count
 
 
-def alert_state(conn: Connection, alert_id: int) -> str | None:
-    """The state of alert ``alert_id`` (open, acknowledged, resolved); None when there is no such alert."""
-    return conn.execute(select(Alert.state).where(Alert.id == alert_id)).scalar()
-
-
 def acknowledge(conn: Connection, alert_id: int, by: str, now: datetime) -> bool:
     """A person took the alert on: it is no longer escalated (it still resolves by itself)."""
     result = conn.execute(

@@ -45,7 +45,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, TypeVar
@@ -57,14 +57,13 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from delivery.signing import NonceStore, SignatureError, verify
 from erpsync.api_models import AckIn, AckOut, InstructionDetail, InstructionSummary, ShipmentIn, ShipmentOut
 from erpsync.body_limit import DEFAULT_LIMIT, BodyLimit
 from erpsync.metrics import health_report, metrics_registry
-from routing import dispatch, shipments
-from store.models import DispatchInstruction, Location, SalesOrder
+from routing import dispatch, queries, shipments
 from store.nonces import SqlNonceStore
 from store.orders import IllegalTransition
 
@@ -127,11 +126,8 @@ class _Context:
 
     def check_signed(self, number: str, caller: Caller, request: Request, body: bytes) -> None:
         with self.engine.connect() as conn:
-            location = conn.execute(
-                select(Location.code)
-                .join(DispatchInstruction, DispatchInstruction.location_id == Location.id)
-                .where(DispatchInstruction.number == number)
-            ).scalar()
+            found = queries.get_instruction(conn, number)
+        location = found.location if found is not None else None
         if location is None or (caller.scope is not None and location not in caller.scope):
             if location is not None:
                 log.info("dispatch change refused: another location", caller=caller.name, number=number)
@@ -256,7 +252,7 @@ def list_dispatch(
 ) -> list[InstructionSummary]:
     """Dispatch instructions the token may see, newest first."""
     with ctx.engine.connect() as conn:
-        rows = dispatch.list_instructions(conn, status=status, locations=caller.scope, limit=limit)
+        rows = queries.list_instructions(conn, status=status, locations=caller.scope, limit=limit)
     return [InstructionSummary.model_validate(r) for r in rows]
 
 
@@ -298,16 +294,11 @@ def report_shipment(number: str, ctx: Ctx, caller: Writer, body: RawBody, reques
 
 
 def _detail(conn: Connection, number: str, scope: set[str] | None) -> InstructionDetail:
-    row = conn.execute(
-        select(DispatchInstruction.__table__, Location.code, SalesOrder.channel, SalesOrder.external_id)
-        .join(Location, Location.id == DispatchInstruction.location_id)
-        .join(SalesOrder, SalesOrder.id == DispatchInstruction.order_id)
-        .where(DispatchInstruction.number == number)
-    ).first()
-    if row is None or (scope is not None and row.code not in scope):
+    head = queries.get_instruction(conn, number, locations=scope)
+    if head is None:  # another location's instruction is answered like a missing one
         raise dispatch.NotFound(f"no dispatch instruction {number}")
-    lines = dispatch.instruction_document(conn, row.id, "dispatch", None)["lines"]
-    return InstructionDetail.model_validate({**row._asdict(), "location": row.code, "lines": lines})
+    lines = dispatch.instruction_document(conn, head.id, "dispatch", None)["lines"]
+    return InstructionDetail.model_validate({**asdict(head), "lines": lines})
 
 
 # -- the app ---------------------------------------------------------------------------------------

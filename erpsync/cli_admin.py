@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -11,11 +12,12 @@ from rich.table import Table
 from config import CONFIG_ENV, format_duration
 from connectors.registry import known_kinds
 from core.errors import ConfigError
+from core.excerpt import shorten
 from erpsync.console import make_console
 from erpsync.context import DEFAULT_CONFIG, app_context
 from erpsync.exits import EXIT_FAILURE
 from store import migrate
-from sync.status import stream_status
+from sync.queries import StreamStatus, stream_status
 
 out = make_console()
 
@@ -120,10 +122,35 @@ def status(ctx: typer.Context) -> None:
         "connector", "stream", "last run", "outcome", "cursor", "in", "changed", "quarantine", "lag", "lease"
     )
     for row in rows:
-        table.add_row(*row.cells())
+        table.add_row(*_status_cells(row))
     out.print(table if rows else "no streams configured and no runs recorded yet")
     for row in rows:
         if row.lease_state is not None and row.lease_state != "held":
             out.print(
                 f"{row.connector}/{row.stream}: {row.lease_text()}; the next run takes it over", markup=False
             )
+
+
+def _status_cells(row: StreamStatus) -> list[str]:
+    """A stream's status as the text cells of one table row."""
+    lag = row.lag
+    return [
+        row.connector,
+        row.stream,
+        row.last_started.strftime("%Y-%m-%d %H:%M:%S") if row.last_started else "never",
+        (row.outcome or "-") + (f": {shorten(row.error, 60)}" if row.error else ""),
+        row.cursor or "-",
+        str(row.records_in),
+        str(row.records_changed),
+        str(row.quarantined_open),
+        _human(lag) if lag is not None else "-",
+        row.lease_text(),
+    ]
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

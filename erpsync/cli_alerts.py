@@ -7,15 +7,15 @@ longer open changes nothing (exit 4).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from alerts import texts
+from alerts import queries, texts
 from alerts.evaluate import evaluate
-from alerts.lifecycle import acknowledge, alert_state, mute
+from alerts.lifecycle import acknowledge, mute
 from config import parse_duration
 from core.clock import utcnow
 from core.errors import ConfigError
@@ -23,7 +23,6 @@ from erpsync.console import make_console
 from erpsync.context import app_context
 from erpsync.exits import EXIT_NOTHING
 from erpsync.wiring import alert_settings
-from store.models import Alert, Location, Outbox
 
 out = make_console()
 alerts_app = typer.Typer(help="Shortage and operational alerts.", no_args_is_help=True)
@@ -41,47 +40,28 @@ def alerts_list(
         list[str] | None,
         typer.Option(help="Only alerts of this kind (shortage, drift, unmapped_sku...); repeatable."),
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.", min=1)] = 100,
 ) -> None:
     """Alerts with their severity, what they are about and what to do (in alerts.language)."""
     app_ctx = app_context(ctx)
     lang = app_ctx.config.alerts.language
-    query = (
-        select(
-            Alert.id,
-            Alert.kind,
-            Alert.severity,
-            Alert.state,
-            Alert.sku,
-            Location.code,
-            Alert.details,
-            Alert.opened_at,
-        )
-        .outerjoin(Location, Location.id == Alert.location_id)
-        .order_by(Alert.id.desc())
-        .limit(limit)
-    )
-    if state != "all":
-        query = query.where(Alert.state == state)
-    if kind:
-        query = query.where(Alert.kind.in_(kind))
     with app_ctx.engine.connect() as conn:
-        rows = conn.execute(query).all()
+        page = queries.list_alerts(conn, state=None if state == "all" else state, kinds=kind, limit=limit)
     table = Table("id", "kind", "severity", "state", "about", "reason", "what to do", "opened")
-    for r in rows:
-        d = r.details or {}
-        about = f"{r.sku} @ {r.code}" if r.sku else d.get("subject", "")
+    for r in page:
         table.add_row(
             str(r.id),
             r.kind,
             r.severity,
             r.state,
-            about,
-            texts.reason(r.kind, r.severity, d, lang),
-            texts.what_to_do(d, lang),
+            _about(r),
+            texts.reason(r.kind, r.severity, r.details, lang),
+            texts.what_to_do(r.details, lang),
             f"{r.opened_at:%Y-%m-%d %H:%M}",
         )
-    out.print(table if rows else "no alerts")
+    out.print(table if page else "no alerts")
+    if page.more:
+        out.print(f"showing {len(page):,} of {page.total:,} alerts — pass --limit to see more", markup=False)
 
 
 @alerts_app.command("show")
@@ -90,21 +70,12 @@ def alerts_show(ctx: typer.Context, alert_id: Annotated[int, typer.Argument(meta
     app_ctx = app_context(ctx)
     lang = app_ctx.config.alerts.language
     with app_ctx.engine.connect() as conn:
-        row = conn.execute(
-            select(Alert.__table__, Location.code)
-            .outerjoin(Location, Location.id == Alert.location_id)
-            .where(Alert.id == alert_id)
-        ).first()
+        row = queries.get_alert(conn, alert_id)
         if row is None:
             raise ConfigError(f"no alert {alert_id}; see `erpsync alerts list --state all`")
-        sent = conn.execute(
-            select(Outbox.partition_key, Outbox.key, Outbox.delivered_at, Outbox.last_error, Outbox.payload)
-            .where(Outbox.key.like(f"alert:{alert_id}:%"))
-            .order_by(Outbox.id)
-        ).all()
-    d = row.details or {}
+        sent = queries.alert_messages(conn, alert_id)
     out.print(f"alert {row.id}: {row.kind} {row.severity}, {row.state}", markup=False)
-    for label, value in _facts(row, d, lang):
+    for label, value in _facts(row, lang):
         out.print(f"  {label}: {value}", markup=False)
     for m in sent:
         when = (
@@ -112,15 +83,20 @@ def alerts_show(ctx: typer.Context, alert_id: Annotated[int, typer.Argument(meta
             if m.delivered_at
             else f"waiting ({m.last_error or 'queued'})"
         )
-        event = m.key.split(":")[2]
-        out.print(f"\n→ {m.partition_key} [{event}] {when}", markup=False)
-        out.print(f"{m.payload['title']}\n{m.payload['text']}", markup=False)
+        out.print(f"\n→ {m.route} [{m.event}] {when}", markup=False)
+        out.print(f"{m.title}\n{m.text}", markup=False)
 
 
-def _facts(row: Any, d: dict[str, Any], lang: str) -> list[tuple[str, object]]:
+def _about(row: queries.AlertRow) -> str:
+    """What an alert is about: the SKU at its location, else the subject its details name."""
+    return f"{row.sku} @ {row.location}" if row.sku else str(row.details.get("subject", ""))
+
+
+def _facts(row: queries.AlertRow, lang: str) -> list[tuple[str, object]]:
     """The alert's details as a person reads them: what, why, what to do, then the numbers."""
+    d = row.details
     facts: list[tuple[str, object]] = [
-        ("about", f"{row.sku} @ {row.code}" if row.sku else d.get("subject", "")),
+        ("about", _about(row)),
         ("reason", texts.reason(row.kind, row.severity, d, lang)),
     ]
     todo = texts.what_to_do(d, lang)
@@ -170,7 +146,7 @@ def alerts_mute(
 
 def _known_alert(conn: Connection, alert_id: int) -> str:
     """The alert's state; ``ConfigError`` (exit 2) when there is no such alert."""
-    state = alert_state(conn, alert_id)
+    state = queries.alert_state(conn, alert_id)
     if state is None:
         raise ConfigError(f"no alert {alert_id}; see `erpsync alerts list --state all`")
     return state

@@ -28,9 +28,9 @@ from mapping.preview import load_sample, preview
 from mapping.records import RECORD_TYPES
 from mapping.skus import read_bindings_csv
 from store.bindings import save_bindings
-from store.models import Quarantine
-from sync import quarantine
+from sync import quarantine, queries
 from sync.engine import run_stream
+from sync.queries import QuarantinedRecord
 
 out = make_console()
 quarantine_app = typer.Typer(help="Records that could not be used, with the reason.", no_args_is_help=True)
@@ -45,19 +45,22 @@ def register(app: typer.Typer) -> None:
 @quarantine_app.command("list")
 def quarantine_list(
     ctx: typer.Context,
+    *,
     connector: Annotated[str | None, typer.Option(help="Only this connector.")] = None,
     stream: Annotated[str | None, typer.Option(help="Only this stream.")] = None,
     reason: Annotated[str | None, typer.Option(help="Only this reason code, e.g. unmapped_sku.")] = None,
     status: Annotated[str, typer.Option(help="open, resolved, discarded or all.")] = "open",
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.", min=1)] = 200,
 ) -> None:
     """List quarantined records, newest first."""
     with app_context(ctx).engine.connect() as conn:
-        rows = quarantine.list_quarantine(
+        rows = queries.list_quarantine(
             conn,
             connector=connector,
             stream=stream,
             reason=reason,
             status=None if status == "all" else status,
+            limit=limit,
         )
     table = Table("id", "connector", "stream", "record", "code", "reason", "seen", "last seen", "status")
     for q in rows:
@@ -74,13 +77,15 @@ def quarantine_list(
             q.status,
         )
     out.print(table if rows else "nothing in quarantine")
+    if rows.more:
+        out.print(f"showing {len(rows):,} of {rows.total:,} records — pass --limit to see more", markup=False)
 
 
 @quarantine_app.command("show")
 def quarantine_show(ctx: typer.Context, record_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Show one quarantined record: the reason and the payload as received."""
     with app_context(ctx).engine.connect() as conn:
-        rows = quarantine.get_quarantined(conn, [record_id])
+        rows = queries.get_quarantined(conn, [record_id])
     if not rows:
         raise ConfigError(f"no quarantined record with id {record_id}; see `erpsync quarantine list`")
     q = rows[0]
@@ -91,7 +96,7 @@ def quarantine_show(ctx: typer.Context, record_id: Annotated[int, typer.Argument
     out.print(json.dumps(q.payload, ensure_ascii=False, indent=2), markup=False)
 
 
-def _open_records(rows: list[Quarantine], ids: list[int]) -> list[Quarantine]:
+def _open_records(rows: list[QuarantinedRecord], ids: list[int]) -> list[QuarantinedRecord]:
     """The open ones among ``rows``; ``ConfigError`` for an id with no row, exit 4 if none is open."""
     missing = sorted(set(ids) - {q.id for q in rows})
     if missing:
@@ -111,7 +116,7 @@ def quarantine_retry(ctx: typer.Context, ids: Annotated[list[int], typer.Argumen
     """Map and land quarantined records again (after fixing a binding or the mapping)."""
     app_ctx = app_context(ctx)
     with app_ctx.engine.connect() as conn:
-        rows = _open_records(quarantine.get_quarantined(conn, ids), ids)
+        rows = _open_records(queries.get_quarantined(conn, ids), ids)
     prepare_store(app_ctx)
     groups: dict[tuple[str, str], list[dict[str, object]]] = {}
     for q in rows:
@@ -133,7 +138,7 @@ def quarantine_discard(
 ) -> None:
     """Mark quarantined records as needing no action."""
     with app_context(ctx).engine.begin() as conn:
-        rows = _open_records(quarantine.get_quarantined(conn, ids), ids)
+        rows = _open_records(queries.get_quarantined(conn, ids), ids)
         count = quarantine.discard(conn, [q.id for q in rows])
     out.print(f"discarded {count} record(s)")
 

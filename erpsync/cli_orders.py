@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection
 
 from core.errors import ConfigError
 from core.statuses import OrderStatus
@@ -21,7 +21,7 @@ from erpsync.console import batch_report, make_console
 from erpsync.context import app_context, key_param
 from erpsync.exits import EXIT_NOTHING
 from erpsync.wiring import order_settings
-from routing import dispatch, shipments
+from routing import dispatch, queries, shipments
 from routing.engine import route
 from routing.explain import render
 from routing.holds import HOLD_CODES
@@ -35,8 +35,6 @@ from routing.process import (
     process_orders,
 )
 from routing.release import reason_start, release_held, release_order
-from store import orders as lifecycle
-from store.models import DispatchInstruction, Location, OrderLine, SalesOrder, Shipment
 
 out = make_console()
 orders_app = typer.Typer(help="Orders: status, holds, and why each went where it went.", no_args_is_help=True)
@@ -57,19 +55,9 @@ def _as_usage_errors() -> Iterator[None]:
         raise ConfigError(str(exc)) from None
 
 
-def find_order(conn: Connection, ref: str) -> Any:
+def find_order(conn: Connection, ref: str) -> queries.OrderHead:
     """An order by ``channel/external_id``, external id, or internal id; ``ConfigError`` if unknown."""
-    ref = ref.strip()  # the key rule of mapping.records: "A1 " is "A1"
-    channel, _, ext = ref.rpartition("/")
-    channel, ext = channel.strip(), ext.strip()
-    query = select(SalesOrder.__table__)
-    if channel:
-        query = query.where(SalesOrder.channel == channel, SalesOrder.external_id == ext)
-    else:
-        query = query.where(
-            or_(SalesOrder.external_id == ref, SalesOrder.id == (int(ref) if ref.isdigit() else -1))
-        )
-    rows = conn.execute(query).all()
+    rows = queries.find_orders(conn, ref)
     if len(rows) != 1:
         what = "no order" if not rows else "several orders"
         raise ConfigError(f"{what} matching {ref!r}; write it as CHANNEL/EXTERNAL_ID")
@@ -85,8 +73,7 @@ def orders_list(
     """Orders: status, delivery of the ERP sales document and of the channel fulfilments, hold reason."""
     app_ctx = app_context(ctx)
     with app_ctx.engine.connect() as conn:
-        rows = lifecycle.list_orders(conn, status=status, limit=limit)
-        total = lifecycle.count_orders(conn, status=status) if len(rows) == limit else len(rows)
+        rows = queries.list_orders(conn, status=status, limit=limit)
         refs = [OrderRef(r.id, r.channel, r.external_id) for r in rows]
         states = delivery_states(conn, refs, erp_connector=app_ctx.config.routing.erp_connector)
     table = Table("order", "status", "erp", "channel", "ship to", "note")
@@ -101,8 +88,8 @@ def orders_list(
             r.hold_reason or r.change_note or "",
         )
     out.print(table if rows else "no orders")
-    if total > len(rows):
-        out.print(f"showing {len(rows):,} of {total:,} orders — pass --limit to see more", markup=False)
+    if rows.more:
+        out.print(f"showing {len(rows):,} of {rows.total:,} orders — pass --limit to see more", markup=False)
 
 
 @orders_app.command("explain")
@@ -113,9 +100,7 @@ def orders_explain(
     app_ctx = app_context(ctx)
     with app_ctx.engine.connect() as conn:
         row = find_order(conn, order)
-        lines = conn.execute(
-            select(OrderLine.__table__).where(OrderLine.order_id == row.id).order_by(OrderLine.line_no)
-        ).all()
+        lines = queries.order_lines(conn, row.id)
         to_route = order_to_route(row, lines)
         decision = route(
             to_route,
@@ -123,11 +108,7 @@ def orders_explain(
             available_for(conn, {ln.sku for ln in lines}),
             order_settings(app_ctx.config).policy,
         )
-        sent = conn.execute(
-            select(DispatchInstruction.number, Location.code, DispatchInstruction.status)
-            .join(Location, Location.id == DispatchInstruction.location_id)
-            .where(DispatchInstruction.order_id == row.id)
-        ).all()
+        sent = queries.order_instructions(conn, row.id)
         ref = OrderRef(row.id, row.channel, row.external_id)
         state = delivery_states(conn, [ref], erp_connector=app_ctx.config.routing.erp_connector)[row.id]
     out.print(
@@ -136,7 +117,7 @@ def orders_explain(
         markup=False,
     )
     for s in sent:
-        out.print(f"  dispatched as {s.number} to {s.code} ({s.status})", markup=False)
+        out.print(f"  dispatched as {s.number} to {s.location} ({s.status})", markup=False)
     for label, delivery in (("ERP sales document", state.erp), ("channel fulfilment", state.channel)):
         if delivery is not None:
             out.print(f"  {label}: {delivery.text(width=500)}", markup=False)
@@ -269,10 +250,11 @@ def dispatch_list(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="queued, sent, acknowledged, shipped, ...")] = None,
     location: Annotated[str | None, typer.Option(help="Only this location code.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.", min=1)] = 200,
 ) -> None:
     """Dispatch instructions, newest first."""
     with app_context(ctx).engine.connect() as conn:
-        rows = dispatch.list_instructions(conn, status=status, location=location)
+        rows = queries.list_instructions(conn, status=status, location=location, limit=limit)
     table = Table("number", "location", "order", "status", "due", "sends", "tracking")
     for r in rows:
         table.add_row(
@@ -285,6 +267,11 @@ def dispatch_list(
             r.tracking_no or "-",
         )
     out.print(table if rows else "no dispatch instructions")
+    if rows.more:
+        out.print(
+            f"showing {len(rows):,} of {rows.total:,} dispatch instructions — pass --limit to see more",
+            markup=False,
+        )
 
 
 @dispatch_app.command("show")
@@ -296,19 +283,11 @@ def dispatch_show(
     from erpsync.wiring import unsealer
 
     with app_ctx.engine.connect() as conn:
-        di = conn.execute(
-            select(DispatchInstruction.id, DispatchInstruction.status).where(
-                DispatchInstruction.number == number
-            )
-        ).first()
+        di = queries.get_instruction(conn, number)
         if di is None:
             raise ConfigError(f"no dispatch instruction {number}; see `erpsync dispatch list`")
         doc = dispatch.instruction_document(conn, di.id, "dispatch", unsealer(app_ctx.config))
-        parcels = conn.execute(
-            select(Shipment.carrier, Shipment.tracking_no, Shipment.shipped_at).where(
-                Shipment.dispatch_id == di.id
-            )
-        ).all()
+        parcels = queries.instruction_parcels(conn, di.id)
     out.print(
         f"{doc['number']} for {doc['location']['code']} ({doc['location']['name']}): {di.status}",
         markup=False,

@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import Engine, select
 
 from core.csvsafe import csv_writer
 from core.errors import ConfigError
@@ -22,10 +21,10 @@ from erpsync.console import make_console
 from erpsync.context import AppContext, app_context, key_param
 from erpsync.exits import EXIT_FAILURE
 from erpsync.wiring import channel_policies, stock_channels
-from store.bindings import reverse_bindings
-from store.models import ChannelListing, Location, Outbox, Product, StockLevel
+from store.queries import stock_levels
 from sync.drift import DriftReport, check_drift
 from sync.outbound import TOPIC, channel_blockers, plan, plan_and_enqueue
+from sync.queries import PushState, push_state
 from sync.sellable import ChannelPolicy, compute, load_inputs, others_locked
 from sync.stock_push import PushHandler
 
@@ -46,40 +45,21 @@ def _policies(app_ctx: AppContext, channel: str | None) -> tuple[list[ChannelPol
     return policies, chosen
 
 
-def _push_state(engine: Engine, channel: str, sku: str, sellable: int) -> str:
+def _push_text(state: PushState, sellable: int) -> str:
     """Why the channel shows what it shows: last push, and a queued change still waiting."""
-    with engine.connect() as conn:
-        listing = conn.execute(
-            select(
-                ChannelListing.last_pushed_qty, ChannelListing.pushed_at, ChannelListing.planned_qty
-            ).where(ChannelListing.channel == channel, ChannelListing.sku == sku)
-        ).first()
-        waiting = conn.execute(
-            select(Outbox.attempts, Outbox.last_error, Outbox.payload)
-            .where(
-                Outbox.topic == TOPIC,
-                Outbox.partition_key == channel,
-                Outbox.key.like(f"{TOPIC}:{channel}:{sku}:%"),
-                Outbox.delivered_at.is_(None),
-                Outbox.failed_at.is_(None),
-            )
-            .order_by(Outbox.id.desc())
-            .limit(1)
-        ).first()
-        channel_sku, factor = reverse_bindings(conn, channel, [sku])[sku]
-    unit = f" {channel_sku}" + (f" (packs of {factor})" if factor != 1 else "")
-    if listing is None:
-        return f"never pushed; the next plan queues {sellable // factor}{unit}"
-    row = listing
+    unit = f" {state.channel_sku}" + (f" (packs of {state.factor})" if state.factor != 1 else "")
+    if not state.listed:
+        return f"never pushed; the next plan queues {sellable // state.factor}{unit}"
     text = (
-        f"last pushed {row.last_pushed_qty}{unit} at {row.pushed_at:%Y-%m-%d %H:%M:%S}"
-        if row.pushed_at
+        f"last pushed {state.last_pushed_qty}{unit} at {state.pushed_at:%Y-%m-%d %H:%M:%S}"
+        if state.pushed_at
         else "not pushed yet"
     )
+    waiting = state.waiting
     if waiting is not None:
-        text += f"; {waiting.payload['qty']} queued, not delivered yet (attempt {waiting.attempts}"
+        text += f"; {waiting.qty} queued, not delivered yet (attempt {waiting.attempts}"
         text += f", last error: {waiting.last_error})" if waiting.last_error else ")"
-    elif row.planned_qty != sellable:
+    elif state.planned_qty != sellable:
         text += f"; changed to {sellable} since the last plan: the next plan queues it"
     else:
         text += "; not pushed again: unchanged since"
@@ -113,7 +93,9 @@ def stock_explain(
         out.print(table)
         for why in channel_blockers(app_ctx.engine, policy).values():
             out.print(f"  not pushed: {why}", markup=False)
-        out.print(f"  push: {_push_state(app_ctx.engine, policy.channel, sku, result.qty)}", markup=False)
+        with app_ctx.engine.connect() as conn:
+            state = push_state(conn, policy.channel, sku)
+        out.print(f"  push: {_push_text(state, result.qty)}", markup=False)
 
 
 @stock_app.command("plan")
@@ -165,25 +147,6 @@ def stock_report(
     """Stock levels by SKU and location: on hand, reserved, safety stock, available, in the SKU's unit."""
     if fmt not in ("table", "csv", "json"):
         raise ConfigError(f"--format: use table, csv or json, not {fmt!r}")
-    query = (
-        select(
-            StockLevel.sku,
-            Product.uom,
-            Location.code,
-            StockLevel.on_hand,
-            StockLevel.reserved,
-            Location.safety_stock,
-            StockLevel.source,
-            StockLevel.updated_at,
-        )
-        .join(Location, Location.id == StockLevel.location_id)
-        .outerjoin(Product, Product.sku == StockLevel.sku)  # a level may arrive before its product
-        .order_by(StockLevel.sku, Location.code)
-    )
-    if sku:
-        query = query.where(StockLevel.sku == sku)
-    if location:
-        query = query.where(Location.code == location)
     header = [
         "sku",
         "unit",
@@ -196,10 +159,21 @@ def stock_report(
         "updated_at",
     ]
     with app_context(ctx).engine.connect() as conn:
-        rows = [
-            [s, uom or "", loc, oh, rs, ss, max(0, oh - rs - ss), src or "", ts.isoformat()]
-            for s, uom, loc, oh, rs, ss, src, ts in conn.execute(query)
+        levels = stock_levels(conn, sku=sku or None, location=location or None, limit=None)
+    rows = [
+        [
+            r.sku,
+            r.unit or "",
+            r.location,
+            r.on_hand,
+            r.reserved,
+            r.safety_stock,
+            r.available,
+            r.source or "",
+            r.updated_at.isoformat(),
         ]
+        for r in levels
+    ]
     if fmt == "json":
         out.print(
             json.dumps([dict(zip(header, r, strict=True)) for r in rows], ensure_ascii=False, indent=2),

@@ -30,7 +30,8 @@ from erpsync.demo_files import WORKDIR, fresh_workdir, write_demo_files
 from erpsync.demo_texts import HEADINGS
 from erpsync.simulator import Simulator
 from store.db import make_engine
-from store.models import Alert, Location, OrderLine, SalesOrder, StockLevel
+from store.models import Alert, OrderLine, SalesOrder
+from store.queries import stock_levels
 
 RUN_SECONDS = 12
 NOTES_SHOWN = 2
@@ -91,11 +92,7 @@ class Demo:
     def print_store(self) -> None:
         engine = make_engine(f"sqlite:///{WORKDIR / 'erpsync.db'}")
         with engine.connect() as conn:
-            stock = conn.execute(
-                select(StockLevel.sku, Location.code, StockLevel.on_hand, StockLevel.reserved)
-                .join(Location, Location.id == StockLevel.location_id)
-                .order_by(StockLevel.sku, Location.code)
-            ).all()
+            stock = [(r.sku, r.location, r.on_hand, r.reserved) for r in stock_levels(conn, limit=None)]
             orders = conn.execute(
                 select(
                     SalesOrder.external_id,

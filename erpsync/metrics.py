@@ -50,7 +50,7 @@ from core.statuses import MessageState, RunStatus
 from store.models import Outbox, Quarantine, SyncRun
 from store.outbox import backlog
 from sync.outbound import TOPIC as STOCK_PUSH_TOPIC
-from sync.status import stream_status
+from sync.queries import stream_status
 
 LATENCY_WINDOW = timedelta(hours=1)
 #: the most recent deliveries taken into the latency figures (bounds the work of one scrape)

@@ -276,39 +276,6 @@ def resend_overdue(engine: Engine, now: datetime | None = None) -> list[str]:
     return [r.number for r in rows]
 
 
-def list_instructions(
-    conn: Connection,
-    *,
-    status: str | None = None,
-    location: str | None = None,
-    locations: set[str] | None = None,
-    limit: int = 200,
-) -> list[Any]:
-    query = (
-        select(
-            DispatchInstruction.number,
-            DispatchInstruction.status,
-            Location.code.label("location"),
-            SalesOrder.channel,
-            SalesOrder.external_id,
-            DispatchInstruction.due_at,
-            DispatchInstruction.send_count,
-            DispatchInstruction.tracking_no,
-        )
-        .join(Location, Location.id == DispatchInstruction.location_id)
-        .join(SalesOrder, SalesOrder.id == DispatchInstruction.order_id)
-        .order_by(DispatchInstruction.id.desc())
-        .limit(limit)
-    )
-    if status:
-        query = query.where(DispatchInstruction.status == status)
-    if location:
-        query = query.where(Location.code == location)
-    if locations is not None:
-        query = query.where(Location.code.in_(locations))
-    return list(conn.execute(query).all())
-
-
 def resend(engine: Engine, number: str) -> None:
     """Queue an instruction again now (a person asked for it); ``NotAllowed`` once nothing is left to do."""
     with engine.begin() as conn:

@@ -43,6 +43,7 @@ from routing.holds import (
     revalidate_held,
 )
 from routing.order_messages import erp_key
+from routing.queries import count_orders
 from store import orders as lifecycle
 from store import stock
 from store.db import retry_on_lock_conflict
@@ -273,7 +274,7 @@ def process_orders(engine: Engine, settings: OrderSettings, *, limit: int = PASS
                 .limit(limit)
             ).scalars()
         )
-        waiting = len(ids) if len(ids) < limit else lifecycle.count_orders(conn, status=OrderStatus.RECEIVED)
+        waiting = len(ids) if len(ids) < limit else count_orders(conn, status=OrderStatus.RECEIVED)
         places = load_places(conn)
     stats = ProcessStats(
         revalidated=revalidated, taken=len(ids), waiting=waiting, more_held=revalidated >= limit

@@ -13,15 +13,14 @@ cause has landed since (``routing.holds``), many at once with ``lock_held`` + ``
 ``transition`` checks the move under the row lock and raises ``IllegalTransition`` naming the
 order and both states.
 
-Read queries for the CLI: ``list_orders`` / ``count_orders`` (a page of orders, newest first),
-``held_orders`` / ``count_held`` (orders on hold, by the start of their reason and by channel,
-oldest first, a page at a time).
+``held_orders`` / ``count_held`` give the orders on hold by the start of their reason and by
+channel, oldest first, a page at a time, for releasing them in batches. The orders a person
+lists and looks up are read by ``routing.queries``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
@@ -121,43 +120,6 @@ def requeue_held(conn: Connection, order_ids: Sequence[int]) -> None:
         .where(SalesOrder.id.in_(order_ids), SalesOrder.status == OrderStatus.ON_HOLD)
         .values(status=OrderStatus.RECEIVED, hold_reason=None, updated_at=utcnow())
     )
-
-
-@dataclass(frozen=True)
-class OrderSummary:
-    """One row of ``orders list``."""
-
-    id: int
-    channel: str
-    external_id: str
-    status: str
-    ship_region: str | None
-    hold_reason: str | None
-    change_note: str | None
-
-
-def list_orders(conn: Connection, *, status: str | None = None, limit: int = 50) -> list[OrderSummary]:
-    """Up to ``limit`` orders (only those in ``status`` when given), newest first."""
-    query = select(
-        SalesOrder.id,
-        SalesOrder.channel,
-        SalesOrder.external_id,
-        SalesOrder.status,
-        SalesOrder.ship_region,
-        SalesOrder.hold_reason,
-        SalesOrder.change_note,
-    )
-    if status is not None:
-        query = query.where(SalesOrder.status == status)
-    return [OrderSummary(*row) for row in conn.execute(query.order_by(SalesOrder.id.desc()).limit(limit))]
-
-
-def count_orders(conn: Connection, *, status: str | None = None) -> int:
-    """How many orders ``list_orders`` would give without a limit."""
-    query = select(func.count()).select_from(SalesOrder)
-    if status is not None:
-        query = query.where(SalesOrder.status == status)
-    return int(conn.execute(query).scalar_one())
 
 
 def _held(reason_start: str | None, channel: str | None) -> list[ColumnElement[bool]]:

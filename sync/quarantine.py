@@ -2,7 +2,9 @@
 
 Within a page's transaction, ``quarantine_records`` upserts one row per (connector, stream,
 record key): a record seen again bumps ``seen_count`` and refreshes reason and payload instead
-of adding a row; ``resolve_records`` closes open rows whose record has now landed.
+of adding a row; ``resolve_records`` closes open rows whose record has now landed; ``discard``
+marks records a person decided need no action. The records a person lists and reads are read
+by ``sync.queries``.
 Payloads are stored as received (connector payloads carry no credentials; the HTTP layer keeps
 headers and tokens out of them).
 """
@@ -14,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.errors import RecordError
@@ -104,35 +105,6 @@ def resolve_records(conn: Connection, connector: str, stream: str, keys: Sequenc
         ),
         [stored_key(k) for k in keys],
     )
-
-
-def list_quarantine(
-    conn: Connection,
-    *,
-    connector: str | None = None,
-    stream: str | None = None,
-    reason: str | None = None,
-    status: str | None = "open",
-    limit: int = 200,
-) -> list[Quarantine]:
-    """Quarantined records, newest first, filtered as asked."""
-    query = select(Quarantine).order_by(Quarantine.last_seen.desc(), Quarantine.id.desc()).limit(limit)
-    for column, value in (
-        (Quarantine.connector, connector),
-        (Quarantine.stream, stream),
-        (Quarantine.reason_code, reason),
-        (Quarantine.status, status),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    with Session(conn) as session:
-        return list(session.scalars(query))
-
-
-def get_quarantined(conn: Connection, ids: Sequence[int]) -> list[Quarantine]:
-    """The quarantine rows with these ids (``RecordError``-free: missing ids are just absent)."""
-    with Session(conn) as session:
-        return list(session.scalars(select(Quarantine).where(Quarantine.id.in_(ids)).order_by(Quarantine.id)))
 
 
 def discard(conn: Connection, ids: Sequence[int]) -> int:

@@ -20,7 +20,7 @@ from store.models import StockLevel, SyncLease, SyncRun
 from store.owners import describe
 from sync import lease as leases
 from sync.engine import RunResult, StreamJob, run_stream
-from sync.status import stream_status
+from sync.queries import stream_status
 from tests.sync.fakes import ListSource, plain_mapper
 from tests.sync.test_engine import levels, stock_row
 
