@@ -1,12 +1,8 @@
 """Odoo connector: products and stock levels from Odoo 16–19, sales orders into it.
 
-Two transports, chosen by ``protocol``:
-
-* ``jsonrpc`` (Odoo 16–18; deprecated in 19): ``POST /jsonrpc``, ``common.authenticate`` once
-  for the user id, then ``object.execute_kw`` with database, user id and API key in every call;
-  failures come back as HTTP 200 with an ``error`` member, classified by ``error.data.name``;
-* ``json2`` (Odoo ≥ 19): ``POST /json/2/<model>/<method>`` with named arguments,
-  ``Authorization: bearer <api key>`` and ``X-Odoo-Database``; failures are real 4xx/5xx.
+Two transports (:mod:`connectors.odoo_rpc`), chosen by ``protocol``: ``jsonrpc`` (Odoo 16–18;
+deprecated in 19), ``POST /jsonrpc`` with ``execute_kw``; ``json2`` (Odoo ≥ 19),
+``POST /json/2/<model>/<method>`` with a bearer API key.
 
 Streams (raw records are flat: a many2one ``[id, "name"]`` becomes ``<field>`` = id and
 ``<field>_name`` = name; Odoo's ``false`` for an empty value becomes ``None``):
@@ -47,7 +43,6 @@ failures and 429/5xx → ``RetriableError``.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -58,10 +53,10 @@ from pydantic import Field, HttpUrl, SecretStr, model_validator
 from connectors.base import Connector, ConnectorSettings, Page, SalesDoc, Stream
 from connectors.cursors import MaxCursor
 from connectors.http import BearerAuth, HttpClient
+from connectors.odoo_rpc import Json2, JsonRpc, Login
 from connectors.paginate import DEFAULT_MAX_PAGES, PageLoop
-from core.errors import AuthError, ConnectorError, PermanentError, RetriableError
-from core.excerpt import shorten
-from core.redact import redact_text, register_secret
+from core.errors import PermanentError
+from core.redact import register_secret
 
 Row = dict[str, Any]
 
@@ -75,10 +70,6 @@ QUANT_FIELDS = ["product_id", "location_id", "quantity", "reserved_quantity", "w
 CHANGED_QUANT_FIELDS = ["product_id", "location_id", "write_date"]
 INTERNAL = ["location_id.usage", "=", "internal"]
 ORDER = "write_date asc, id asc"
-_AUTH = {"AccessDenied", "AccessError"}
-_RETRIABLE = {"SerializationFailure", "TransactionRollbackError"}
-# Odoo's positional parameters, sent positionally over JSON-RPC (as in Odoo's own examples).
-_POSITIONAL = {"search_read": "domain", "search": "domain", "create": "vals_list"}
 
 
 class OdooSettings(ConnectorSettings):
@@ -101,20 +92,6 @@ class OdooSettings(ConnectorSettings):
         if self.create_sales and self.partner_id is None:
             raise ValueError("create_sales needs partner_id (the res.partner id orders are for)")
         return self
-
-
-def rpc_error(error: Mapping[str, Any]) -> ConnectorError:
-    """The erpsync error for a JSON-RPC ``error`` member, by the exception name in ``data.name``."""
-    data: Mapping[str, Any] = error["data"] if isinstance(error.get("data"), Mapping) else {}
-    name = str(data.get("name") or error.get("message") or "unknown error")
-    detail = shorten(redact_text(str(data.get("message") or "")).strip(), 300)
-    text = f"Odoo refused the call: {name}" + (f": {detail}" if detail else "")
-    short = name.rsplit(".", 1)[-1]
-    if short in _AUTH:
-        return AuthError(text)
-    if short in _RETRIABLE:
-        return RetriableError(text)
-    return PermanentError(text)
 
 
 def odoo_datetime(cursor: str) -> str:
@@ -181,61 +158,6 @@ def order_vals(doc: SalesDoc, partner_id: int, products: Mapping[str, int]) -> R
     return {"partner_id": partner_id, "client_order_ref": doc.ref, "order_line": lines}
 
 
-class _JsonRpc:
-    """Odoo ≤ 18 ``/jsonrpc``: the user id once, then ``execute_kw`` with it and the API key."""
-
-    def __init__(self, http: HttpClient, settings: OdooSettings) -> None:
-        self.http, self.settings = http, settings
-        self._uid: int | None = None
-        self._ids = itertools.count(1)
-
-    def call(self, model: str, method: str, *, ids: list[int] | None = None, **named: Any) -> Any:
-        args: list[Any] = [] if ids is None else [ids]
-        if method in _POSITIONAL:
-            args.append(named.pop(_POSITIONAL[method]))
-        s = self.settings
-        key = s.api_key.get_secret_value()
-        return self._rpc("object", "execute_kw", [s.database, self.uid(), key, model, method, args, named])
-
-    def uid(self) -> int:
-        if self._uid is None:
-            s = self.settings
-            login = [s.database, s.username, s.api_key.get_secret_value(), {}]
-            uid = self._rpc("common", "authenticate", login)
-            if not isinstance(uid, int) or isinstance(uid, bool):
-                raise AuthError(f"Odoo refused login {s.username!r} on database {s.database!r}")
-            self._uid = uid
-        return self._uid
-
-    def check(self) -> None:
-        self._uid = None
-        self.uid()
-
-    def _rpc(self, service: str, method: str, args: list[Any]) -> Any:
-        params = {"service": service, "method": method, "args": args}
-        body = {"jsonrpc": "2.0", "method": "call", "id": next(self._ids), "params": params}
-        reply = self.http.post_json("jsonrpc", json=body)
-        if not isinstance(reply, dict) or not ("result" in reply or "error" in reply):
-            raise PermanentError(f"{service}.{method} did not answer a JSON-RPC 2.0 reply")
-        if reply.get("error") is not None:
-            raise rpc_error(reply["error"])
-        return reply["result"]
-
-
-class _Json2:
-    """Odoo ≥ 19 ``/json/2/<model>/<method>``: named arguments, the record ids as ``ids``."""
-
-    def __init__(self, http: HttpClient) -> None:
-        self.http = http
-
-    def call(self, model: str, method: str, *, ids: list[int] | None = None, **named: Any) -> Any:
-        body = named if ids is None else {"ids": ids, **named}
-        return self.http.post_json(f"json/2/{model}/{method}", json=body)
-
-    def check(self) -> None:
-        self.call("res.users", "context_get")
-
-
 class OdooConnector(Connector):
     """Reads products and stock from Odoo; creates sales orders when ``create_sales`` is on."""
 
@@ -272,7 +194,8 @@ class OdooConnector(Connector):
             auth=BearerAuth(key, scheme="bearer") if json2 else None,
             max_attempts=cfg.max_attempts,
         )
-        self.rpc: _JsonRpc | _Json2 = _Json2(self.http) if json2 else _JsonRpc(self.http, cfg)
+        login = Login(cfg.database, cfg.username, key)
+        self.rpc: JsonRpc | Json2 = Json2(self.http) if json2 else JsonRpc(self.http, login)
 
     @property
     def streams(self) -> Mapping[str, Stream]:
