@@ -10,13 +10,13 @@ Every call is ``POST {url}Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.<Op
 
 Streams (flat raw records; a field key ``A.B`` is spelt ``A_B``):
 
-* ``products``: ``BD_MATERIAL`` rows (``FNumber, FName, FBaseUnitId_FNumber, FModifyDate,
+* ``products`` (kind products): ``BD_MATERIAL`` rows (``FNumber, FName, FBaseUnitId_FNumber, FModifyDate,
   FMATERIALID``) modified at or after the cursor, ``FModifyDate ASC, FMATERIALID ASC``; key
   ``FNumber``, cursor ``FModifyDate``.
-* ``stock``: a full **snapshot** of ``STK_Inventory`` (no modify date is documented on that view),
-  lots summed per (material, location) over the whole read, then emitted: ``sku, location, stock,
-  qty, lots``; key ``sku, location``. ``warehouses`` maps ``FStockId.FNumber`` (or ``<org>/<stock>``)
-  to erpsync locations; with a table, unlisted warehouses are left out.
+* ``stock`` (kind stock): a full **snapshot** of ``STK_Inventory`` (no modify date is documented
+  on that view), lots summed per (material, location) over the whole read, then emitted: ``sku,
+  location, stock, qty, lots``; key ``sku, location``. ``warehouses`` maps ``FStockId.FNumber`` (or
+  ``<org>/<stock>``) to erpsync locations; with a table, unlisted warehouses are left out.
 
 Reads page with ``StartRow``/``Limit`` (≤ 2000) to a short page; ``org_number`` restricts them.
 Offsets shift when rows appear or vanish mid-read: a material can be missed (until next modified)
@@ -81,8 +81,8 @@ STOCK_ORDER = "FMaterialId.FNumber ASC, FStockId.FNumber ASC, FLot.FNumber ASC"
 Row = dict[str, Any]
 Rows = list[list[Any]]
 STREAMS = {
-    "products": Stream("products", ("FNumber",), "FModifyDate"),
-    "stock": Stream("stock", ("sku", "location"), None, snapshot=True),
+    "products": Stream("products", ("FNumber",), "FModifyDate", kind="products"),
+    "stock": Stream("stock", ("sku", "location"), None, snapshot=True, kind="stock"),
 }
 _TIMEOUT = re.compile(r"time ?out|超时", re.IGNORECASE)
 
@@ -180,8 +180,9 @@ class KingdeeConnector(Connector):
 
     def fetch(self, stream: str, cursor: str | None) -> Iterator[Page]:
         spec = self.stream(stream)
+        readers = {"products": lambda: self._products(cursor), "stock": self._stock}
         with self._naming(spec.name):
-            yield from self._products(cursor) if spec.name == "products" else self._stock()
+            yield from readers[spec.name]()
 
     def check(self) -> None:
         with self._naming("check"):

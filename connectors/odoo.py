@@ -9,11 +9,12 @@ Streams (raw records are flat: a many2one ``[id, "name"]`` becomes ``<field>`` =
 
 ==================  ==========================================================================
 ``products``        ``product.product`` (archived ones too, ``active`` false) changed at or after
-                    the cursor; key ``default_code``, cursor ``write_date`` (UTC)
+                    the cursor; key ``default_code``, cursor ``write_date`` (UTC); kind products
 ``stock``           one record per (SKU, location) with the *current* totals over every quant
-                    (lots, packages) of that pair; key ``sku, location``, cursor ``write_date``
-``stock_snapshot``  ``stock`` read from scratch, pages without a cursor (erpsync's config runs
-                    streams named after record kinds: there, use ``stock`` with ``--full``)
+                    (lots, packages) of that pair; key ``sku, location``, cursor ``write_date``;
+                    kind stock
+``stock_snapshot``  ``stock`` read from scratch, pages without a cursor: every run is a complete
+                    snapshot (kind stock, so behind the shrink guard)
 ==================  ==========================================================================
 
 Pages follow ``write_date asc, id asc`` by keyset (after the last ``(write_date, id)``), so a record
@@ -23,8 +24,9 @@ their totals, zero when no quant is left. Locations: internal ones, named by ``c
 ``locations`` (Odoo complete name or id → erpsync code; with a table, others are left out).
 Odoo deletes quants that reach zero (``_unlink_zero_quants``), which an incremental read cannot
 see: ``stock`` is a snapshot stream, so a read from no cursor lists every level and erpsync zeroes
-the rest. Schedule one, e.g. nightly ``erpsync sync <name> --stream stock --full``;
-``full_snapshot_every`` (hours) only records that interval for operators.
+the rest. Schedule one: the ``stock_snapshot`` stream, e.g. nightly, next to an incremental
+``stock`` (or ``erpsync sync <name> --stream stock --full``); ``full_snapshot_every`` (hours) only
+records that interval for operators.
 
 Sales orders (``create_sales``): the ``sale.order`` whose ``client_order_ref`` is the doc's ref,
 else a new one for ``partner_id`` with a ``(0, 0, {...})`` line per doc line (products by
@@ -61,9 +63,14 @@ from core.redact import register_secret
 Row = dict[str, Any]
 
 STREAMS = {
-    "products": Stream("products", ("default_code",), "write_date"),
-    "stock": Stream("stock", ("sku", "location"), "write_date", snapshot=True),
-    "stock_snapshot": Stream("stock_snapshot", ("sku", "location"), None, snapshot=True),
+    "products": Stream("products", ("default_code",), "write_date", kind="products"),
+    "stock": Stream("stock", ("sku", "location"), "write_date", snapshot=True, kind="stock"),
+    "stock_snapshot": Stream("stock_snapshot", ("sku", "location"), None, snapshot=True, kind="stock"),
+}
+STOCK_MAPPING = {
+    "sku": "sku",
+    "location": "location",
+    "on_hand": {"path": "quantity", "convert": ["decimal"]},
 }
 PRODUCT_FIELDS = ["default_code", "name", "uom_id", "barcode", "categ_id", "active", "write_date"]
 QUANT_FIELDS = ["product_id", "location_id", "quantity", "reserved_quantity", "write_date"]
@@ -173,11 +180,8 @@ class OdooConnector(Connector):
             "active": "active",
         },
         # a decimal: 2.5 kg reaches the SKU binding, whose uom_factor makes it whole base units
-        "stock": {
-            "sku": "sku",
-            "location": "location",
-            "on_hand": {"path": "quantity", "convert": ["decimal"]},
-        },
+        "stock": STOCK_MAPPING,
+        "stock_snapshot": STOCK_MAPPING,
     }
 
     def __init__(self, name: str, settings: ConnectorSettings) -> None:
@@ -203,11 +207,13 @@ class OdooConnector(Connector):
 
     def fetch(self, stream: str, cursor: str | None) -> Iterator[Page]:
         spec = self.stream(stream)
+        readers = {
+            "products": lambda: self._products(cursor),
+            "stock": lambda: self._stock(cursor, keep=True),
+            "stock_snapshot": lambda: self._stock(None, keep=False),
+        }
         with self._naming(spec.name):
-            if spec.name == "products":
-                yield from self._products(cursor)
-            else:
-                yield from self._stock(cursor if spec.cursor_field else None, keep=bool(spec.cursor_field))
+            yield from readers[spec.name]()
 
     def check(self) -> None:
         with self._naming("check"):
