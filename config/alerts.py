@@ -113,7 +113,6 @@ class QuietHours(_Section):
 
 class Operational(_Section):
     failing_runs: int = Field(default=3, ge=1)
-    drift_tolerance: int = Field(default=5, ge=0)
 
 
 class AlertsConfig(_Section):

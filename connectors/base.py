@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from connectors.paginate import Paginator
 from core.errors import ConnectorError
 from core.ports import (
     Fulfilment,
@@ -51,13 +52,23 @@ class Stream:
 
     ``primary_key`` names the raw record fields that identify a record; ``cursor_field`` the
     field incremental reads advance on (None for full snapshots); ``snapshot`` is true when one
-    complete read lists every record that exists (a missing one means gone / zero).
+    complete read lists every record that exists (a missing one means gone / zero). ``kind`` says
+    what the records are — ``products``, ``stock``, ``stock_moves``, ``orders``, ``shipments``,
+    ``listings``, ``returns`` (``sync.kinds`` says what landing each means); left out, it is the
+    stream's name. ``paginator`` is how the stream pages, for connectors that page by a declared
+    paginator (:mod:`connectors.paginate`); connectors with their own paging loop leave it None.
     """
 
     name: str
     primary_key: tuple[str, ...]
     cursor_field: str | None = None
     snapshot: bool = False
+    kind: str = ""
+    paginator: Paginator | None = None
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", self.name)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The file-drop connector: stock lists (CSV, Excel) that distributors drop in a folder.
 
-Each file matching ``pattern`` in ``folder`` is read as raw records for ``stream``, one per
+Each file matching ``pattern`` in ``folder`` is read as raw records for ``stream`` (default
+``stock``; its ``kind``, default the stream's name, says what the rows are: ``sync.kinds``), one per
 non-blank row, in pages of ``page_size`` rows: cells as text, keyed by ``columns`` (file header
 → record key; headers compare without spaces or BOM, case-insensitively; several headers may
 feed one key, the first found wins), plus ``_file``, ``_row`` (as the spreadsheet numbers it)
@@ -84,6 +85,7 @@ class FileDropSettings(ConnectorSettings):
     folder: Path
     pattern: list[str] = Field(default_factory=lambda: ["*.csv", "*.xlsx"], min_length=1)
     stream: str = "stock"
+    kind: str | None = Field(default=None, min_length=1)
     columns: dict[str, str] = Field(min_length=1)
     required: list[str] = Field(default_factory=list)
     numeric: list[str] = Field(default_factory=list)
@@ -150,7 +152,8 @@ class FileDropConnector(Connector):
     @property
     def streams(self) -> Mapping[str, Stream]:
         name = self.config.stream  # reads advance file by file: the cursor names the last file landed
-        return {name: Stream(name, tuple(self.config.primary_key), cursor_field="_sha256")}
+        kind = self.config.kind or name
+        return {name: Stream(name, tuple(self.config.primary_key), cursor_field="_sha256", kind=kind)}
 
     def check(self) -> None:
         if not self.folder.is_dir() or not os.access(self.folder, os.W_OK):

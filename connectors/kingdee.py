@@ -1,22 +1,22 @@
 """Kingdee K/3 Cloud (金蝶云星空) connector: materials and stock from the WebAPI, sales orders into it.
 
-Every call is ``POST {url}Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.<Op>.common.kdsvc``.
-Two ways to authenticate, chosen by ``auth``:
+Every call is ``POST {url}Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.<Op>.common.kdsvc``
+(the protocol pieces are :mod:`connectors.kingdee_api`). Two ways to authenticate, chosen by ``auth``:
 
-* ``signed`` (SDK 8.x): :class:`KingdeeAuth` signs every request with the headers of
+* ``signed`` (SDK 8.x): ``KingdeeAuth`` signs every request with the headers of
   「第三方系统登录授权」 (``X-Api-Signature``, ``X-Kd-Appdata``, ``X-Kd-Signature`` …), no login;
 * ``session``: ``AuthService.LoginBySign`` once, then the ``kdservice-sessionid`` header; a
   reply with ``MsgCode`` 1 (session gone) logs in again once and repeats the call.
 
 Streams (flat raw records; a field key ``A.B`` is spelt ``A_B``):
 
-* ``products``: ``BD_MATERIAL`` rows (``FNumber, FName, FBaseUnitId_FNumber, FModifyDate,
+* ``products`` (kind products): ``BD_MATERIAL`` rows (``FNumber, FName, FBaseUnitId_FNumber, FModifyDate,
   FMATERIALID``) modified at or after the cursor, ``FModifyDate ASC, FMATERIALID ASC``; key
   ``FNumber``, cursor ``FModifyDate``.
-* ``stock``: a full **snapshot** of ``STK_Inventory`` (no modify date is documented on that view),
-  lots summed per (material, location) over the whole read, then emitted: ``sku, location, stock,
-  qty, lots``; key ``sku, location``. ``warehouses`` maps ``FStockId.FNumber`` (or ``<org>/<stock>``)
-  to erpsync locations; with a table, unlisted warehouses are left out.
+* ``stock`` (kind stock): a full **snapshot** of ``STK_Inventory`` (no modify date is documented
+  on that view), lots summed per (material, location) over the whole read, then emitted: ``sku,
+  location, stock, qty, lots``; key ``sku, location``. ``warehouses`` maps ``FStockId.FNumber`` (or
+  ``<org>/<stock>``) to erpsync locations; with a table, unlisted warehouses are left out.
 
 Reads page with ``StartRow``/``Limit`` (≤ 2000) to a short page; ``org_number`` restricts them.
 Offsets shift when rows appear or vanish mid-read: a material can be missed (until next modified)
@@ -44,33 +44,35 @@ YAML reads ``0123`` as an octal number).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
-from datetime import date, datetime
+from collections.abc import Iterator, Mapping
+from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
-from urllib.parse import quote, urlsplit
 
-import requests
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
-from requests.auth import AuthBase
 
 from connectors.base import Connector, ConnectorSettings, Page, SalesDoc, Stream
 from connectors.cursors import MaxCursor
 from connectors.http import HttpClient
+from connectors.kingdee_api import (
+    APP_ID,
+    LOGIN,
+    SDK_XOR_KEY,
+    SERVICE,
+    KingdeeAuth,
+    kd_datetime,
+    kd_literal,
+    login_sign,
+    reply_status,
+    status_error,
+)
 from connectors.paginate import DEFAULT_MAX_PAGES, PageLoop
-from core.errors import AuthError, ConnectorError, PermanentError, RetriableError
+from core.errors import AuthError, PermanentError, RetriableError
 from core.excerpt import shorten
 from core.redact import redact_text, register_secret
 
-#: the XOR key of SDK 8.x (``x-kdapi-secpwd`` replaces it)
-SDK_XOR_KEY = "0054f397c6234378b09ca7d3e5debce7"
-SERVICE = "Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.{op}.common.kdsvc"
-LOGIN = "Kingdee.BOS.WebApi.ServicesStub.AuthService.LoginBySign.common.kdsvc"
 STOCK_KEYS = ["FMaterialId.FNumber", "FStockId.FNumber", "FStockOrgId.FNumber", "FLot.FNumber", "FBaseQty"]
 PRODUCT_KEYS = ["FNumber", "FName", "FBaseUnitId.FNumber", "FModifyDate", "FMATERIALID"]
 PRODUCT_FIELDS = [key.replace(".", "_") for key in PRODUCT_KEYS]
@@ -79,66 +81,10 @@ STOCK_ORDER = "FMaterialId.FNumber ASC, FStockId.FNumber ASC, FLot.FNumber ASC"
 Row = dict[str, Any]
 Rows = list[list[Any]]
 STREAMS = {
-    "products": Stream("products", ("FNumber",), "FModifyDate"),
-    "stock": Stream("stock", ("sku", "location"), None, snapshot=True),
+    "products": Stream("products", ("FNumber",), "FModifyDate", kind="products"),
+    "stock": Stream("stock", ("sku", "location"), None, snapshot=True, kind="stock"),
 }
-_APP_ID = re.compile(r"[^_]+_[A-Za-z0-9+/]{32}")
 _TIMEOUT = re.compile(r"time ?out|超时", re.IGNORECASE)
-
-
-def _hmac_b64(key: str, message: str) -> str:
-    digest = hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
-    return base64.b64encode(digest.encode()).decode()
-
-
-def client_secret(app_id: str, xor_key: str = SDK_XOR_KEY) -> str:
-    """The ``X-Api-Signature`` key: the AppId's 32-char suffix decoded, XORed with the key, base64."""
-    if not _APP_ID.fullmatch(app_id):
-        return ""
-    key, raw = xor_key.encode(), base64.b64decode(app_id.partition("_")[2])
-    return base64.b64encode(bytes(b ^ key[i % len(key)] for i, b in enumerate(raw))).decode()
-
-
-def login_sign(acct_id: str, username: str, app_id: str, app_secret: str, timestamp: str) -> str:
-    """``LoginBySign``'s sign: lowercase hex SHA-256 of the five values sorted and joined."""
-    joined = "".join(sorted([acct_id, username, app_id, app_secret, timestamp]))
-    return hashlib.sha256(joined.encode()).hexdigest()
-
-
-class KingdeeAuth(AuthBase):
-    """Signs each request as SDK 8.x does when ``signed``; sends the session id once there is one."""
-
-    def __init__(self, app_id: str, app_secret: str, appdata: str, xor_key: str = SDK_XOR_KEY) -> None:
-        self.app_id, self.app_secret, self.appdata = app_id, app_secret, appdata
-        self.signed = True
-        self.secret = client_secret(app_id, xor_key)
-        self.clock: Callable[[], float] = time.time
-        self.session_id: str | None = None
-        for value in (app_secret, self.secret):
-            register_secret(value)
-
-    def headers(self, path: str) -> dict[str, str]:
-        """The signing headers for a POST to ``path`` (the URL path, ``/k3cloud/…kdsvc``) now."""
-        ts = str(int(self.clock()))
-        signed = f"POST\n{quote(path, safe='')}\n\nx-api-nonce:{ts}\nx-api-timestamp:{ts}\n"
-        return {
-            "X-Api-ClientID": self.app_id.partition("_")[0],
-            "X-Api-Auth-Version": "2.0",
-            "x-api-timestamp": ts,
-            "x-api-nonce": ts,
-            "x-api-signheaders": "x-api-timestamp,x-api-nonce",
-            "X-Api-Signature": _hmac_b64(self.secret, signed),
-            "X-Kd-Appkey": self.app_id,
-            "X-Kd-Appdata": base64.b64encode(self.appdata.encode()).decode(),
-            "X-Kd-Signature": _hmac_b64(self.app_secret, self.app_id + self.appdata),
-        }
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if self.signed:
-            request.headers.update(self.headers(urlsplit(request.url or "").path))
-        if self.session_id:
-            request.headers["kdservice-sessionid"] = self.session_id
-        return request
 
 
 class KingdeeSettings(ConnectorSettings):
@@ -184,7 +130,7 @@ class KingdeeSettings(ConnectorSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> KingdeeSettings:
-        if self.auth == "signed" and not _APP_ID.fullmatch(self.app_id):
+        if self.auth == "signed" and not APP_ID.fullmatch(self.app_id):
             raise ValueError(
                 "app_id must be '<client id>_<32-character key>' exactly as 第三方系统登录授权 "
                 "shows it (signed auth derives its signing key from the part after '_')"
@@ -192,43 +138,6 @@ class KingdeeSettings(ConnectorSettings):
         if self.create_sales and not (self.customer_number and (self.sale_org or self.org_number)):
             raise ValueError("create_sales needs customer_number and sale_org (or org_number)")
         return self
-
-
-def kd_literal(value: str) -> str:
-    """``value`` as a quoted FilterString literal (quotes doubled)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def kd_datetime(cursor: str) -> str:
-    """A saved cursor as a FilterString datetime literal (ISO 8601, milliseconds at most)."""
-    try:
-        moment = datetime.fromisoformat(cursor.strip())
-    except ValueError:
-        raise PermanentError(f"cursor {cursor!r} is not a date-time; reset the stream's cursor") from None
-    text = moment.replace(tzinfo=None).isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
-    return kd_literal(text)
-
-
-def reply_status(reply: Any) -> Mapping[str, Any] | None:
-    """The ``ResponseStatus`` of a failed call (also inside ``[[…]]``), None for a success."""
-    while isinstance(reply, list) and reply and isinstance(reply[0], list | dict):
-        reply = reply[0]
-    result = reply.get("Result") if isinstance(reply, dict) else None
-    status = result.get("ResponseStatus") if isinstance(result, dict) else None
-    return status if isinstance(status, dict) and status.get("IsSuccess") is False else None
-
-
-def status_error(op: str, status: Mapping[str, Any]) -> ConnectorError:
-    """The erpsync error for a failed ``ResponseStatus``: MsgCode 1 is Auth, the rest Permanent."""
-    code = status.get("MsgCode")
-    errors: list[Any] = status["Errors"] if isinstance(status.get("Errors"), list) else []
-    said = "; ".join(
-        (f"{e['FieldName']}: " if e.get("FieldName") else "") + str(e.get("Message") or "")
-        for e in errors
-        if isinstance(e, dict)
-    )
-    text = f"Kingdee {op} failed (MsgCode {code}): {shorten(redact_text(said), 300) or 'no message'}"
-    return AuthError(text) if code == 1 else PermanentError(text)
 
 
 def _number(value: Decimal) -> int | float:
@@ -271,8 +180,9 @@ class KingdeeConnector(Connector):
 
     def fetch(self, stream: str, cursor: str | None) -> Iterator[Page]:
         spec = self.stream(stream)
+        readers = {"products": lambda: self._products(cursor), "stock": self._stock}
         with self._naming(spec.name):
-            yield from self._products(cursor) if spec.name == "products" else self._stock()
+            yield from readers[spec.name]()
 
     def check(self) -> None:
         with self._naming("check"):

@@ -1,23 +1,20 @@
 """Odoo connector: products and stock levels from Odoo 16–19, sales orders into it.
 
-Two transports, chosen by ``protocol``:
-
-* ``jsonrpc`` (Odoo 16–18; deprecated in 19): ``POST /jsonrpc``, ``common.authenticate`` once
-  for the user id, then ``object.execute_kw`` with database, user id and API key in every call;
-  failures come back as HTTP 200 with an ``error`` member, classified by ``error.data.name``;
-* ``json2`` (Odoo ≥ 19): ``POST /json/2/<model>/<method>`` with named arguments,
-  ``Authorization: bearer <api key>`` and ``X-Odoo-Database``; failures are real 4xx/5xx.
+Two transports (:mod:`connectors.odoo_rpc`), chosen by ``protocol``: ``jsonrpc`` (Odoo 16–18;
+deprecated in 19), ``POST /jsonrpc`` with ``execute_kw``; ``json2`` (Odoo ≥ 19),
+``POST /json/2/<model>/<method>`` with a bearer API key.
 
 Streams (raw records are flat: a many2one ``[id, "name"]`` becomes ``<field>`` = id and
 ``<field>_name`` = name; Odoo's ``false`` for an empty value becomes ``None``):
 
 ==================  ==========================================================================
 ``products``        ``product.product`` (archived ones too, ``active`` false) changed at or after
-                    the cursor; key ``default_code``, cursor ``write_date`` (UTC)
+                    the cursor; key ``default_code``, cursor ``write_date`` (UTC); kind products
 ``stock``           one record per (SKU, location) with the *current* totals over every quant
-                    (lots, packages) of that pair; key ``sku, location``, cursor ``write_date``
-``stock_snapshot``  ``stock`` read from scratch, pages without a cursor (erpsync's config runs
-                    streams named after record kinds: there, use ``stock`` with ``--full``)
+                    (lots, packages) of that pair; key ``sku, location``, cursor ``write_date``;
+                    kind stock
+``stock_snapshot``  ``stock`` read from scratch, pages without a cursor: every run is a complete
+                    snapshot (kind stock, so behind the shrink guard)
 ==================  ==========================================================================
 
 Pages follow ``write_date asc, id asc`` by keyset (after the last ``(write_date, id)``), so a record
@@ -27,8 +24,9 @@ their totals, zero when no quant is left. Locations: internal ones, named by ``c
 ``locations`` (Odoo complete name or id → erpsync code; with a table, others are left out).
 Odoo deletes quants that reach zero (``_unlink_zero_quants``), which an incremental read cannot
 see: ``stock`` is a snapshot stream, so a read from no cursor lists every level and erpsync zeroes
-the rest. Schedule one, e.g. nightly ``erpsync sync <name> --stream stock --full``;
-``full_snapshot_every`` (hours) only records that interval for operators.
+the rest. Schedule one: the ``stock_snapshot`` stream, e.g. nightly, next to an incremental
+``stock`` (or ``erpsync sync <name> --stream stock --full``); ``full_snapshot_every`` (hours) only
+records that interval for operators.
 
 Sales orders (``create_sales``): the ``sale.order`` whose ``client_order_ref`` is the doc's ref,
 else a new one for ``partner_id`` with a ``(0, 0, {...})`` line per doc line (products by
@@ -47,7 +45,6 @@ failures and 429/5xx → ``RetriableError``.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -58,27 +55,28 @@ from pydantic import Field, HttpUrl, SecretStr, model_validator
 from connectors.base import Connector, ConnectorSettings, Page, SalesDoc, Stream
 from connectors.cursors import MaxCursor
 from connectors.http import BearerAuth, HttpClient
+from connectors.odoo_rpc import Json2, JsonRpc, Login
 from connectors.paginate import DEFAULT_MAX_PAGES, PageLoop
-from core.errors import AuthError, ConnectorError, PermanentError, RetriableError
-from core.excerpt import shorten
-from core.redact import redact_text, register_secret
+from core.errors import PermanentError
+from core.redact import register_secret
 
 Row = dict[str, Any]
 
 STREAMS = {
-    "products": Stream("products", ("default_code",), "write_date"),
-    "stock": Stream("stock", ("sku", "location"), "write_date", snapshot=True),
-    "stock_snapshot": Stream("stock_snapshot", ("sku", "location"), None, snapshot=True),
+    "products": Stream("products", ("default_code",), "write_date", kind="products"),
+    "stock": Stream("stock", ("sku", "location"), "write_date", snapshot=True, kind="stock"),
+    "stock_snapshot": Stream("stock_snapshot", ("sku", "location"), None, snapshot=True, kind="stock"),
+}
+STOCK_MAPPING = {
+    "sku": "sku",
+    "location": "location",
+    "on_hand": {"path": "quantity", "convert": ["decimal"]},
 }
 PRODUCT_FIELDS = ["default_code", "name", "uom_id", "barcode", "categ_id", "active", "write_date"]
 QUANT_FIELDS = ["product_id", "location_id", "quantity", "reserved_quantity", "write_date"]
 CHANGED_QUANT_FIELDS = ["product_id", "location_id", "write_date"]
 INTERNAL = ["location_id.usage", "=", "internal"]
 ORDER = "write_date asc, id asc"
-_AUTH = {"AccessDenied", "AccessError"}
-_RETRIABLE = {"SerializationFailure", "TransactionRollbackError"}
-# Odoo's positional parameters, sent positionally over JSON-RPC (as in Odoo's own examples).
-_POSITIONAL = {"search_read": "domain", "search": "domain", "create": "vals_list"}
 
 
 class OdooSettings(ConnectorSettings):
@@ -101,20 +99,6 @@ class OdooSettings(ConnectorSettings):
         if self.create_sales and self.partner_id is None:
             raise ValueError("create_sales needs partner_id (the res.partner id orders are for)")
         return self
-
-
-def rpc_error(error: Mapping[str, Any]) -> ConnectorError:
-    """The erpsync error for a JSON-RPC ``error`` member, by the exception name in ``data.name``."""
-    data: Mapping[str, Any] = error["data"] if isinstance(error.get("data"), Mapping) else {}
-    name = str(data.get("name") or error.get("message") or "unknown error")
-    detail = shorten(redact_text(str(data.get("message") or "")).strip(), 300)
-    text = f"Odoo refused the call: {name}" + (f": {detail}" if detail else "")
-    short = name.rsplit(".", 1)[-1]
-    if short in _AUTH:
-        return AuthError(text)
-    if short in _RETRIABLE:
-        return RetriableError(text)
-    return PermanentError(text)
 
 
 def odoo_datetime(cursor: str) -> str:
@@ -181,61 +165,6 @@ def order_vals(doc: SalesDoc, partner_id: int, products: Mapping[str, int]) -> R
     return {"partner_id": partner_id, "client_order_ref": doc.ref, "order_line": lines}
 
 
-class _JsonRpc:
-    """Odoo ≤ 18 ``/jsonrpc``: the user id once, then ``execute_kw`` with it and the API key."""
-
-    def __init__(self, http: HttpClient, settings: OdooSettings) -> None:
-        self.http, self.settings = http, settings
-        self._uid: int | None = None
-        self._ids = itertools.count(1)
-
-    def call(self, model: str, method: str, *, ids: list[int] | None = None, **named: Any) -> Any:
-        args: list[Any] = [] if ids is None else [ids]
-        if method in _POSITIONAL:
-            args.append(named.pop(_POSITIONAL[method]))
-        s = self.settings
-        key = s.api_key.get_secret_value()
-        return self._rpc("object", "execute_kw", [s.database, self.uid(), key, model, method, args, named])
-
-    def uid(self) -> int:
-        if self._uid is None:
-            s = self.settings
-            login = [s.database, s.username, s.api_key.get_secret_value(), {}]
-            uid = self._rpc("common", "authenticate", login)
-            if not isinstance(uid, int) or isinstance(uid, bool):
-                raise AuthError(f"Odoo refused login {s.username!r} on database {s.database!r}")
-            self._uid = uid
-        return self._uid
-
-    def check(self) -> None:
-        self._uid = None
-        self.uid()
-
-    def _rpc(self, service: str, method: str, args: list[Any]) -> Any:
-        params = {"service": service, "method": method, "args": args}
-        body = {"jsonrpc": "2.0", "method": "call", "id": next(self._ids), "params": params}
-        reply = self.http.post_json("jsonrpc", json=body)
-        if not isinstance(reply, dict) or not ("result" in reply or "error" in reply):
-            raise PermanentError(f"{service}.{method} did not answer a JSON-RPC 2.0 reply")
-        if reply.get("error") is not None:
-            raise rpc_error(reply["error"])
-        return reply["result"]
-
-
-class _Json2:
-    """Odoo ≥ 19 ``/json/2/<model>/<method>``: named arguments, the record ids as ``ids``."""
-
-    def __init__(self, http: HttpClient) -> None:
-        self.http = http
-
-    def call(self, model: str, method: str, *, ids: list[int] | None = None, **named: Any) -> Any:
-        body = named if ids is None else {"ids": ids, **named}
-        return self.http.post_json(f"json/2/{model}/{method}", json=body)
-
-    def check(self) -> None:
-        self.call("res.users", "context_get")
-
-
 class OdooConnector(Connector):
     """Reads products and stock from Odoo; creates sales orders when ``create_sales`` is on."""
 
@@ -251,11 +180,8 @@ class OdooConnector(Connector):
             "active": "active",
         },
         # a decimal: 2.5 kg reaches the SKU binding, whose uom_factor makes it whole base units
-        "stock": {
-            "sku": "sku",
-            "location": "location",
-            "on_hand": {"path": "quantity", "convert": ["decimal"]},
-        },
+        "stock": STOCK_MAPPING,
+        "stock_snapshot": STOCK_MAPPING,
     }
 
     def __init__(self, name: str, settings: ConnectorSettings) -> None:
@@ -272,7 +198,8 @@ class OdooConnector(Connector):
             auth=BearerAuth(key, scheme="bearer") if json2 else None,
             max_attempts=cfg.max_attempts,
         )
-        self.rpc: _JsonRpc | _Json2 = _Json2(self.http) if json2 else _JsonRpc(self.http, cfg)
+        login = Login(cfg.database, cfg.username, key)
+        self.rpc: JsonRpc | Json2 = Json2(self.http) if json2 else JsonRpc(self.http, login)
 
     @property
     def streams(self) -> Mapping[str, Stream]:
@@ -280,11 +207,13 @@ class OdooConnector(Connector):
 
     def fetch(self, stream: str, cursor: str | None) -> Iterator[Page]:
         spec = self.stream(stream)
+        readers = {
+            "products": lambda: self._products(cursor),
+            "stock": lambda: self._stock(cursor, keep=True),
+            "stock_snapshot": lambda: self._stock(None, keep=False),
+        }
         with self._naming(spec.name):
-            if spec.name == "products":
-                yield from self._products(cursor)
-            else:
-                yield from self._stock(cursor if spec.cursor_field else None, keep=bool(spec.cursor_field))
+            yield from readers[spec.name]()
 
     def check(self) -> None:
         with self._naming("check"):

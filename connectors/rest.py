@@ -3,7 +3,10 @@
 Each stream is a path, its parameters, where the records are in the body (``record_path``, jmespath;
 ``"@"`` for a top-level list), how to page (see :mod:`connectors.paginate`) and, for incremental
 reads, the cursor field and the query parameter that receives the saved cursor. POST streams send
-their parameters (paging ones too) as the JSON body.
+their parameters (paging ones too) as the JSON body. ``kind`` says what the records are (``stock``,
+``stock_moves``, ``products``, ``orders``, ``shipments``, ...: ``sync.kinds``); left out, it is the
+stream's name, so a stream called ``stock`` carries stock levels and one called ``inventory`` needs
+``kind: stock``.
 
 .. code-block:: yaml
 
@@ -14,7 +17,8 @@ their parameters (paging ones too) as the JSON body.
     secret_headers: {X-Shop-Code: "${ERP_SHOP_CODE}"}   # any header that carries a credential
     rate_limit: {per_second: 5, burst: 10}
     streams:
-      stock:
+      inventory:
+        kind: stock
         path: inventory
         record_path: data.items
         primary_key: [sku, warehouse]
@@ -146,6 +150,7 @@ def _truthy(value: Any) -> bool:
 
 
 class RestStream(ConnectorSettings):
+    kind: str | None = Field(default=None, min_length=1)
     path: str
     method: Literal["GET", "POST"] = "GET"
     params: dict[str, Any] = Field(default_factory=dict)
@@ -240,18 +245,27 @@ class RestConnector(Connector):
     @property
     def streams(self) -> Mapping[str, Stream]:
         return {
-            name: Stream(name, tuple(spec.primary_key), spec.cursor_field, spec.snapshot)
+            name: Stream(
+                name,
+                tuple(spec.primary_key),
+                spec.cursor_field,
+                spec.snapshot,
+                kind=spec.kind or name,
+                paginator=spec.paginator,
+            )
             for name, spec in self.config.streams.items()
         }
 
     def fetch(self, stream: str, cursor: str | None) -> Iterator[Page]:
-        spec = self.config.streams[self.stream(stream).name]
+        meta = self.stream(stream)
+        spec = self.config.streams[meta.name]
         params = dict(spec.params)
         if cursor is not None and spec.cursor_param:
             params[spec.cursor_param] = cursor
         seen = MaxCursor(cursor)
+        pages = meta.paginator or NoPaginator()
         with self._naming(stream):
-            for page in iter_pages(spec.paginator, RequestSpec(spec.path, params), self._fetcher(spec)):
+            for page in iter_pages(pages, RequestSpec(spec.path, params), self._fetcher(spec)):
                 if spec.cursor_field:
                     seen.update(record.get(spec.cursor_field) for record in page.records)
                 saved = seen.value if (spec.sorted_by_cursor or page.last) and spec.cursor_field else None

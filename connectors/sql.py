@@ -5,6 +5,8 @@ column its rows advance on (``cursor_column``) and the parameter that receives t
 (``cursor_param``, default ``cursor``): the query filters ``>=`` on it (the start is inclusive;
 the engine de-duplicates rows repeated at the boundary by primary key) and must ``ORDER BY`` it,
 so that every page's cursor is safe to save. A ``snapshot`` stream lists everything each time.
+``kind`` says what the rows are (``stock``, ``stock_moves``, ``products``, ``orders``, ...:
+``sync.kinds``); left out, it is the stream's name.
 
 .. code-block:: yaml
 
@@ -113,6 +115,7 @@ def checked_query(query: str) -> str:
 
 
 class SqlStream(ConnectorSettings):
+    kind: str | None = Field(default=None, min_length=1)
     query: str = Field(min_length=1)
     primary_key: list[str] = Field(min_length=1)
     cursor_column: str | None = None
@@ -303,7 +306,9 @@ class SqlConnector(Connector):
     @property
     def streams(self) -> Mapping[str, Stream]:
         return {
-            name: Stream(name, tuple(spec.primary_key), spec.cursor_column, spec.snapshot)
+            name: Stream(
+                name, tuple(spec.primary_key), spec.cursor_column, spec.snapshot, kind=spec.kind or name
+            )
             for name, spec in self.config.streams.items()
         }
 

@@ -1,9 +1,10 @@
 """Tryton ERP over JSON-RPC: products and warehouse stock in, sales orders out.
 
-``products``: products with a code (inactive too), incremental on ``updated_at``. ``stock``: a
-snapshot, per warehouse, of every goods product's ``quantity`` in its stock unit (the warehouse
-and its children, as Tryton computes it), ``as_of`` the server's time. Quantities are computed
-from moves, hence no cursor (a "changed since" read would follow ``stock.move`` write dates).
+``products`` (kind products): products with a code (inactive too), incremental on ``updated_at``.
+``stock`` (kind stock): a snapshot, per warehouse, of every goods product's ``quantity`` in its
+stock unit (the warehouse and its children, as Tryton computes it), ``as_of`` the server's time.
+Quantities are computed from moves, hence no cursor (a "changed since" read would follow
+``stock.move`` write dates).
 ``create_sales_order`` makes one ``sale.sale`` per ``SalesDoc.ref`` with its warehouse and
 addresses, draft or (``sale.confirm``) confirmed: see :mod:`connectors.tryton_sales`.
 
@@ -231,14 +232,15 @@ class TrytonConnector(Connector):
     @property
     def streams(self) -> Mapping[str, Stream]:
         return {
-            "products": Stream("products", ("code",), "updated_at"),
-            "stock": Stream("stock", ("sku", "location"), snapshot=True),
+            "products": Stream("products", ("code",), "updated_at", kind="products"),
+            "stock": Stream("stock", ("sku", "location"), snapshot=True, kind="stock"),
         }
 
     def fetch(self, stream: str, cursor: str | None) -> Iterator[Page]:
         name = self.stream(stream).name
+        readers = {"products": lambda: self._products(cursor), "stock": self._stock}
         with self._naming(name):
-            yield from self._products(cursor) if name == "products" else self._stock()
+            yield from readers[name]()
 
     def check(self) -> None:
         with self._naming(None):

@@ -1,8 +1,9 @@
 """The service's alert work: evaluate shortages right after stock changes, escalate, check operations.
 
-``AlertEvaluator`` remembers when it last looked and, after each stock run (the service calls it
-with the run's result), evaluates only the SKUs whose stock changed since then; once an hour it
-evaluates everything, for rules based on sales velocity. ``OperationalCheck`` raises and clears
+``AlertEvaluator`` remembers when it last looked and, after each run of a stream whose kind
+changes stock (``sync.kinds``; the service calls it with the run's result), evaluates only the
+SKUs whose stock changed since then; once an hour it evaluates everything, for rules based on
+sales velocity. ``OperationalCheck`` raises and clears
 the operational alerts; ``DriftAlerts`` wraps a channel's drift check. Each records its
 findings in one transaction, run again when the database picks it as a deadlock victim.
 """
@@ -33,8 +34,6 @@ from sync.drift import check_drift
 from sync.engine import RunResult, StreamJob
 from sync.sellable import ChannelPolicy
 
-STOCK_STREAMS = ("stock", "stock_moves")
-
 
 class AlertEvaluator:
     """Evaluates shortages for what changed since its last pass."""
@@ -45,8 +44,8 @@ class AlertEvaluator:
         self._lock = threading.Lock()
 
     def after_run(self, job: StreamJob, result: RunResult) -> None:
-        """Service hook: a stock run changed something, look at it now."""
-        if job.stream in STOCK_STREAMS and result.changed:
+        """Service hook: a run of a stream whose kind changes stock changed something, look at it now."""
+        if result.changed and job.kind.changes_stock:
             self.changed()
 
     def changed(self) -> int:

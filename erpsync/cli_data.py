@@ -22,10 +22,9 @@ from erpsync.cli_sync import prepare_store
 from erpsync.console import make_console
 from erpsync.context import app_context
 from erpsync.exits import EXIT_NOTHING, EXIT_PARTIAL
-from erpsync.wiring import build_connector, field_map, plan_streams
+from erpsync.wiring import build_connector, field_map, plan_streams, stream_kind
 from mapping.pipeline import Mapper, record_key
 from mapping.preview import load_sample, preview
-from mapping.records import RECORD_TYPES
 from mapping.skus import read_bindings_csv
 from store.bindings import save_bindings
 from sync import quarantine, queries
@@ -147,7 +146,7 @@ def quarantine_discard(
 def mapping_preview(
     ctx: typer.Context,
     connector: Annotated[str, typer.Argument(help="Connector name from the config file.")],
-    stream: Annotated[str, typer.Argument(help="products, stock, orders or shipments.")],
+    stream: Annotated[str, typer.Argument(help="A stream of the connector (e.g. stock, orders).")],
     sample: Annotated[
         Path, typer.Option("--sample", help="JSON file with raw records as the system sends them.")
     ],
@@ -159,7 +158,7 @@ def mapping_preview(
     if conf is None:
         raise ConfigError(f"no connector named {connector!r} in the config")
     instance = build_connector(conf)
-    mapper = Mapper(RECORD_TYPES[stream], field_map(instance, conf, stream))
+    mapper = Mapper(stream_kind(instance, conf, stream).record, field_map(instance, conf, stream))
     raws = load_sample(sample, record_path)
     key_of = partial(record_key, primary_key=instance.stream(stream).primary_key)
     rows = preview(raws, mapper, key_of)

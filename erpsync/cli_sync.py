@@ -28,7 +28,7 @@ from mapping.skus import SkuBinding
 from store import migrate
 from store.bindings import save_bindings
 from store.locations import apply_locations
-from sync.engine import RunResult, is_stock_snapshot, run_stream
+from sync.engine import RunResult, is_guarded_snapshot, run_stream
 
 out = make_console()
 
@@ -82,7 +82,7 @@ def sync_command(
         raise ConfigError(f"two different streams given: {stream_arg!r} and --stream {stream!r}")
     stream = stream_arg or stream
     planned = plan_streams(app_ctx.config, connector=connector, stream=stream)
-    if accept_shrink and not any(is_stock_snapshot(item.job) for item in planned):
+    if accept_shrink and not any(is_guarded_snapshot(item.job) for item in planned):
         raise ConfigError(
             f"--accept-shrink: {connector}{'/' + stream if stream else ''} has no snapshot stream to accept"
         )
@@ -105,7 +105,7 @@ def sync_command(
                 )
 
             # accepting reads the snapshot from scratch: only a complete read can be applied
-            accept = accept_shrink and is_stock_snapshot(item.job)
+            accept = accept_shrink and is_guarded_snapshot(item.job)
             result = run_stream(
                 app_ctx.engine, item.job, full=full or accept, on_page=show, accept_shrink=accept
             )

@@ -6,15 +6,17 @@ everything ``erpsync.service`` needs (through ``erpsync.wiring``) and reports ev
 once, each as ``FILE:LINE PATH: message`` like the loader's own findings:
 
 - every connector is built from its settings (a SQL connector's url and database driver, ...);
-- every enabled stream of an enabled connector is one its kind offers, and its field map compiles:
-  the config's ``mapping:`` or else the kind's default — a bad JMESPath, a field the record does not
-  have, an unknown converter, a required field left unmapped, each at its own line;
+- every enabled stream of an enabled connector is one its kind offers, of a stream kind erpsync
+  lands (``sync.kinds``; a stream named in the settings of a ``rest``, ``sql`` or ``file``
+  connector is of the kind its ``kind:`` names, else of the kind its name is), and its field map
+  compiles: the config's ``mapping:`` or else the kind's default — a bad JMESPath, a field the
+  record does not have, an unknown converter, a required field left unmapped, each at its own line;
 - every enabled channel's connector accepts stock pushes;
 - ``routing.erp_connector`` names a connector that creates sales orders and whose settings turn
   that on (Tryton: ``sale.create_sales`` and ``sale.customer_party``; Odoo: ``create_sales`` and
   ``partner_id``; Kingdee: ``create_sales``, ``customer_number`` and ``sale_org``);
 - every alert destination can be used as configured (a DingTalk secret starts with ``SEC``);
-- once the config reads orders (an enabled connector with an enabled ``orders`` stream), every
+- once the config reads orders (an enabled stream whose kind is routed: ``orders``), every
   location the router may send an order to has a ``dispatch:`` target: a location serving
   ``regions``, the location of a pin, ``routing.fallback`` or, without one, the warehouse at the
   top of the tree the router falls back to. Without a target its dispatch instructions would wait
@@ -57,11 +59,12 @@ from erpsync.wiring import (
     sales_order_sink,
     sealer,
     stock_channel,
+    stream_kind,
 )
 from mapping.fieldmap import FieldMap
-from mapping.records import RECORD_TYPES
 from routing.delivery import DispatchSender
 from routing.process import OrderSettings
+from sync.kinds import KINDS, landed_kind
 from sync.sellable import ChannelPolicy
 
 T = TypeVar("T")
@@ -119,7 +122,7 @@ def check_startup(cfg: ErpsyncConfig) -> Startup:
         d.name: found.build(("alerts", "destinations", index), notifier_destination, d)
         for index, d in enumerate(cfg.alerts.destinations)
     }
-    _dispatch_targets(cfg, found)
+    _dispatch_targets(cfg, found, built)
     policies = found.build(("channels",), channel_policies, cfg)
     orders = found.build(("routing",), order_settings, cfg)
     sender = found.build(("locations",), dispatch_sender, cfg)
@@ -160,6 +163,8 @@ def _streams(
                     loc, f"connector kind {c.kind!r} has no stream {name!r} (it offers: {offered})", key=True
                 )
                 continue
+            if found.build(loc, landed_kind, instance, name, key=True) is None:
+                continue
             fields = _field_map(found, loc, c, instance, name)
             if fields is not None:
                 planned.append(plan_stream(c, instance, name, fields=fields, seal=seal, alerts=alerts.policy))
@@ -174,7 +179,7 @@ def _field_map(
     if spec is None:
         return None
     try:
-        return FieldMap.compile(spec, RECORD_TYPES[name])
+        return FieldMap.compile(spec, stream_kind(instance, c, name).record)
     except ValueError as exc:
         written = c.streams[name].mapping
         for line in str(exc).splitlines():
@@ -214,9 +219,18 @@ def _sales_order_sinks(
     return {name: sink} if sink is not None else {}
 
 
-def reads_orders(cfg: ErpsyncConfig) -> bool:
-    """Whether the service takes orders in: an enabled connector has an enabled ``orders`` stream."""
-    return any(c.enabled and "orders" in c.streams and c.streams["orders"].enabled for c in cfg.connectors)
+def reads_orders(cfg: ErpsyncConfig, built: dict[str, Connector | None]) -> bool:
+    """Whether the service takes orders in: an enabled stream of an enabled connector is of a routed kind."""
+    for c in cfg.connectors:
+        instance = built.get(c.name)
+        if not c.enabled or instance is None:
+            continue
+        for name, conf in c.streams.items():
+            meta = instance.streams.get(name)
+            kind = KINDS.get(meta.kind) if meta is not None else None
+            if conf.enabled and kind is not None and kind.routed:
+                return True
+    return False
 
 
 def routing_targets(cfg: ErpsyncConfig) -> dict[str, str]:
@@ -237,8 +251,8 @@ def routing_targets(cfg: ErpsyncConfig) -> dict[str, str]:
     return targets
 
 
-def _dispatch_targets(cfg: ErpsyncConfig, found: _Findings) -> None:
-    if not reads_orders(cfg):
+def _dispatch_targets(cfg: ErpsyncConfig, found: _Findings, built: dict[str, Connector | None]) -> None:
+    if not reads_orders(cfg, built):
         return
     targets = routing_targets(cfg)
     for index, loc in enumerate(cfg.locations):

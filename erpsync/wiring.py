@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 from cryptography.fernet import Fernet
 
 from alerts.evaluate import AlertSettings
-from alerts.notifiers import NotifyHandler
 from alerts.notifiers.base import Destination as NotifierDestination
 from alerts.notify import AlertPolicy, Quiet, RouteRule
 from alerts.shortage import Rule as ShortageRule
@@ -29,13 +28,13 @@ from core.ports import FulfilmentChannel, SalesOrderSink, StockChannel
 from delivery.smtp import SmtpSettings
 from mapping.fieldmap import FieldMap
 from mapping.pipeline import Mapper
-from mapping.records import RECORD_TYPES
 from routing.delivery import DeliveryTarget, DispatchSender
 from routing.engine import PinRule, RoutingPolicy
 from routing.process import OrderSettings
 from store.locations import LocationSpec
 from sync.cursor_cap import CursorClock
 from sync.engine import StreamJob
+from sync.kinds import StreamKind, kind_of, landed_kind
 from sync.mapper import StreamMapper
 from sync.scheduler import Schedule
 from sync.sellable import ChannelPolicy, Override, Rule
@@ -55,12 +54,17 @@ def build_connector(c: ConnectorConfig) -> Connector:
     return connector_class(c.kind)(c.name, c.parsed_settings)
 
 
+def stream_kind(connector: Connector, c: ConnectorConfig, stream: str) -> StreamKind:
+    """The kind of ``connector``'s stream ``stream``; ``ConfigError`` if it has no such stream or kind."""
+    if stream not in connector.streams:
+        known = ", ".join(sorted(connector.streams)) or "none"
+        raise ConfigError(f"connector {c.name!r} has no stream {stream!r} (it offers: {known})")
+    return kind_of(connector, stream)
+
+
 def mapping_spec(connector: Connector, c: ConnectorConfig, stream: str) -> dict[str, Any]:
     """The stream's field map as written: the config's, else the connector's default."""
-    if stream not in RECORD_TYPES:
-        raise ConfigError(
-            f"connector {c.name}: unknown stream kind {stream!r} (known: {', '.join(RECORD_TYPES)})"
-        )
+    kind = stream_kind(connector, c, stream)
     conf = c.streams.get(stream)
     spec: dict[str, Any] | None = (conf.mapping if conf else None) or dict(
         connector.default_mappings.get(stream, {})
@@ -70,7 +74,7 @@ def mapping_spec(connector: Connector, c: ConnectorConfig, stream: str) -> dict[
             f"connector {c.name}, stream {stream}: no field mapping; add `mapping:` under "
             f"connectors[{c.name}].streams.{stream}"
         )
-    if stream == "orders" and "channel" not in spec:
+    if kind.channel_is_connector and "channel" not in spec:
         spec = {**spec, "channel": {"const": c.name}}
     return spec
 
@@ -78,7 +82,8 @@ def mapping_spec(connector: Connector, c: ConnectorConfig, stream: str) -> dict[
 def field_map(connector: Connector, c: ConnectorConfig, stream: str) -> FieldMap:
     """The stream's compiled field map: the config's, else the connector's default."""
     try:
-        return FieldMap.compile(mapping_spec(connector, c, stream), RECORD_TYPES[stream])
+        spec = mapping_spec(connector, c, stream)
+        return FieldMap.compile(spec, stream_kind(connector, c, stream).record)
     except ValueError as exc:
         raise ConfigError(f"connector {c.name}, stream {stream} mapping: {exc}") from None
 
@@ -105,9 +110,6 @@ def plan_streams(
     planned = []
     for c in chosen:
         instance = build_connector(c)
-        if stream and stream not in instance.streams:
-            known = ", ".join(sorted(instance.streams)) or "none"
-            raise ConfigError(f"connector {c.name!r} has no stream {stream!r} (it offers: {known})")
         names = [stream] if stream else [s for s, conf in c.streams.items() if conf.enabled]
         for name in names:
             fields = field_map(instance, c, name)
@@ -124,9 +126,13 @@ def plan_stream(
     seal: Callable[[str], str] | None,
     alerts: AlertPolicy,
 ) -> PlannedStream:
-    """The job of one stream of connector ``c`` (built as ``instance``) and its schedule."""
+    """The job of one stream of connector ``c`` (built as ``instance``) and its schedule.
+
+    ``ConfigError`` when the stream is of a kind erpsync does not land (``sync.kinds``).
+    """
     meta = instance.stream(name)
-    mapper = StreamMapper(c.name, Mapper(RECORD_TYPES[name], fields), meta.primary_key, c.skus)
+    kind = landed_kind(instance, name)
+    mapper = StreamMapper(c.name, Mapper(kind.record, fields), meta.primary_key, c.skus)
     conf = c.streams.get(name)
     schedule = None
     if conf is not None and (conf.every or conf.cron):
@@ -320,12 +326,6 @@ def alert_settings(cfg: ErpsyncConfig) -> AlertSettings:
         for r in a.rules
     )
     return AlertSettings(policy, rules, a.velocity_window_days, a.velocity_half_life_days)
-
-
-def notify_handler(cfg: ErpsyncConfig) -> NotifyHandler:
-    """The outbox handler delivering alert messages to the configured destinations."""
-    destinations = {d.name: notifier_destination(d) for d in cfg.alerts.destinations}
-    return NotifyHandler(destinations, dispatch_sender(cfg).smtp)
 
 
 def notifier_destination(d: Destination) -> NotifierDestination:

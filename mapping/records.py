@@ -9,7 +9,10 @@ decimal — 12.5 kg — until the SKU's binding multiplies it by its ``uom_facto
 12500); after that it must be a whole number of base units (``mapping.skus.Binder`` refuses it
 otherwise, saying how to fix it). Whole values are kept as ``int`` from the start.
 
-Each record has ``key``: the identity the engine de-duplicates and quarantines by.
+Each record has ``key``: the identity the engine de-duplicates and quarantines by. Each stream
+kind (``sync.kinds``) carries one record type: ``products`` ``Product``, ``stock`` ``StockLevel``,
+``stock_moves`` ``StockMove``, ``orders`` ``Order``, ``shipments`` ``Shipment``, ``listings``
+``Listing``, ``returns`` ``Return``.
 
 Keys — SKUs, location codes, order and move ids, dispatch and tracking numbers — follow one rule
 (:func:`normalise_key`, the ``KEY`` validator): surrounding whitespace is dropped, so ``"A1 "`` is
@@ -187,10 +190,43 @@ class Shipment(Record):
         return f"{self.order_external_id}/{self.tracking_no}"
 
 
-RECORD_TYPES: dict[str, type[Record]] = {
-    "products": Product,
-    "stock": StockLevel,
-    "stock_moves": StockMove,
-    "orders": Order,
-    "shipments": Shipment,
-}
+class Listing(Record):
+    """A product or variant as a sales channel lists it, and the SKU it sells (a ``listings`` stream)."""
+
+    channel: Annotated[str, Field(min_length=1, max_length=64), KEY]
+    external_id: Annotated[str, Field(min_length=1, max_length=128), KEY]
+    sku: Sku
+    title: str | None = Field(default=None, max_length=255)
+    active: bool = True
+    updated_at: UtcDatetime | None = None
+
+    @property
+    def key(self) -> str:
+        return self.external_id
+
+
+class ReturnLine(Record):
+    sku: Sku
+    qty: int = Field(gt=0)
+    external_line_id: str | None = None
+
+
+class Return(Record):
+    """A refund or return a sales channel reports for one of its orders (a ``returns`` stream).
+
+    ``lines`` are the units coming back; a refund of money alone has none.
+    """
+
+    channel: Annotated[str, Field(min_length=1, max_length=64), KEY]
+    external_id: Annotated[str, Field(min_length=1, max_length=128), KEY]
+    order_external_id: Annotated[str, Field(min_length=1, max_length=128), KEY]
+    status: str = Field(min_length=1, max_length=32)
+    created_at: UtcDatetime | None = None
+    currency: str = Field(default="CNY", min_length=3, max_length=3)
+    amount: Decimal | None = None
+    reason: str | None = None
+    lines: tuple[ReturnLine, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return self.external_id

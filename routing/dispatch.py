@@ -58,14 +58,14 @@ class NotAllowed(ErpsyncError):
     """The instruction's state refuses the change (a re-send of a shipped one, a parcel too many)."""
 
 
-def lock_instruction(conn: Connection, number: str, locations: set[str] | None, *, lock: bool = True) -> Any:
+def lock_instruction(conn: Connection, number: str, locations: set[str] | None) -> Any:
     """The instruction row ``number`` (locked); ``NotFound``, or ``Forbidden`` outside ``locations``."""
     query = (
         select(DispatchInstruction.__table__, Location.code.label("location_code"))
         .join(Location, Location.id == DispatchInstruction.location_id)
         .where(DispatchInstruction.number == number)
     )
-    row = conn.execute(query.with_for_update() if lock else query).first()
+    row = conn.execute(query.with_for_update()).first()
     if row is None:
         raise NotFound(f"no dispatch instruction {number}", hint="see `erpsync dispatch list`")
     if locations is not None and row.location_code not in locations:

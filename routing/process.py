@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from core.clock import utcnow
 from core.excerpt import shorten
@@ -288,9 +288,3 @@ def process_orders(engine: Engine, settings: OrderSettings, *, limit: int = PASS
         elif outcome == "retried":
             stats.retried += 1
     return stats
-
-
-def count_by_status(conn: Connection) -> dict[str, int]:
-    return dict(
-        conn.execute(select(SalesOrder.status, func.count()).group_by(SalesOrder.status)).tuples().all()
-    )

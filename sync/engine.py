@@ -18,9 +18,10 @@ re-reads a window before an ISO-timestamp cursor to catch late updates. A cursor
 the run's start plus the stream's clock skew (``sync.cursor_cap``): a record dated in the future
 is applied, but cannot hide the records that arrive after it.
 
-A stock snapshot (a ``snapshot`` stream named ``stock`` read from no cursor) ends with the shrink
-guard (``sync.snapshot_guard``): its zeros are applied only if they are not too many, else the
-run ends ``held``.
+What a page's records are, and so how they land, is the stream's kind (``sync.kinds``), never
+its name. A snapshot stream of a kind that finishes snapshots (stock levels), read from no cursor,
+ends with that finish: for stock the shrink guard (``sync.snapshot_guard``), whose zeros are
+applied only if they are not too many, else the run ends ``held``.
 
 >>> result = run_stream(engine, job)        # doctest: +SKIP
 >>> result.status, result.pages, result.changed
@@ -45,21 +46,19 @@ from core.clock import utcnow
 from core.errors import ErpsyncError, LeaseLost, PermanentError
 from core.redact import redact_text
 from core.statuses import AlertSeverity, RunStatus
-from mapping.records import Order, Product, Record, Shipment, StockLevel, StockMove
+from mapping.records import Record
 from store.db import retry_on_lock_conflict
 from store.models import SyncCursor, SyncRun
 from store.upsert import NEW, upsert
 from sync import lease as leases
 from sync.cursor_cap import CursorClock, cap_cursor, describe, move_back
 from sync.isolate import reconcile_isolating
+from sync.kinds import FinishSnapshot, StreamKind, kind_of, landed_kind
 from sync.limits import find_misfits
-from sync.order_sync import reconcile_orders
 from sync.prefetch import prefetch
 from sync.quarantine import Refused, quarantine_records, resolve_records
-from sync.reconcile import Outcome, PageContext, reconcile_products
-from sync.shipment_sync import reconcile_shipments
-from sync.snapshot_guard import DEFAULT_MAX_SHRINK, Snapshot, finish_snapshot
-from sync.stock_sync import reconcile_stock, reconcile_stock_moves
+from sync.reconcile import PageContext
+from sync.snapshot_guard import DEFAULT_MAX_SHRINK, Snapshot
 
 log = structlog.get_logger("erpsync.sync")
 CURSOR_AHEAD = "cursor_ahead"
@@ -76,15 +75,6 @@ class MappedPage:
 
 #: maps a page of raw records; may read the store (SKU bindings) through the engine it is given
 PageMapper = Callable[[Engine, list[dict[str, Any]]], MappedPage]
-
-
-RECONCILERS: dict[type[Record], Callable[[Connection, Any, PageContext], Outcome]] = {
-    Product: reconcile_products,
-    StockLevel: reconcile_stock,
-    StockMove: reconcile_stock_moves,
-    Order: reconcile_orders,
-    Shipment: reconcile_shipments,
-}
 
 
 @dataclass
@@ -105,8 +95,11 @@ class StreamJob:
     clock: CursorClock = field(default_factory=CursorClock)
     #: who hears about operational alerts the run raises (held snapshot, records from the future)
     alerts: AlertPolicy = field(default_factory=AlertPolicy)
-    #: reconciles this stream's pages instead of the default for its record type
-    reconcile: Callable[[Connection, Any, PageContext], Outcome] | None = None
+
+    @property
+    def kind(self) -> StreamKind:
+        """What the stream carries, as its connector declares it (``sync.kinds``)."""
+        return kind_of(self.connector, self.stream)
 
 
 @dataclass
@@ -143,9 +136,9 @@ def apply_lag(cursor: str | None, lag: timedelta) -> str | None:
     return move_back(cursor, lag)
 
 
-def is_stock_snapshot(job: StreamJob) -> bool:
-    """True for a stock stream whose complete read lists every level (missing ones are gone)."""
-    return job.stream == "stock" and job.connector.stream(job.stream).snapshot
+def is_guarded_snapshot(job: StreamJob) -> bool:
+    """True for a snapshot stream whose kind finishes a complete read (stock: the shrink guard)."""
+    return job.kind.finish_snapshot is not None and job.connector.stream(job.stream).snapshot
 
 
 def run_stream(
@@ -166,8 +159,9 @@ def run_stream(
     snapshot however much it zeroes (a person has checked the source).
     """
     name, stream = job.connector.name, job.stream
-    # an unknown stream is a PermanentError before any bookkeeping
-    snapshot = is_stock_snapshot(job)
+    # an unknown stream (PermanentError) or kind (ConfigError) fails before any bookkeeping
+    kind = landed_kind(job.connector, stream)
+    guarded = is_guarded_snapshot(job)
     owner = owner or leases.worker_id()
     lease = leases.acquire(engine, name, stream, owner, job.lease_ttl)
     if lease is None:
@@ -184,22 +178,27 @@ def run_stream(
     bound = log.bind(connector=name, stream=stream, run=result.run_id)
     bound.info("run started", cursor=saved, full=full)
     # only a read from the very start (no cursor, not a replay) sees everything a snapshot lists;
-    # what a stock snapshot no longer lists is gone (other record kinds are never deleted)
-    snapshot = snapshot and saved is None and pages is None
+    # what such a read implies (stock: what it no longer lists is gone) is its kind's to finish
+    finish = kind.finish_snapshot if guarded and saved is None and pages is None else None
     try:
         source = (
             pages if pages is not None else prefetch(job.connector.fetch(stream, apply_lag(saved, job.lag)))
         )
         for page in source:
             # a deadlock victim is rolled back whole: landing the page again is safe
-            retry_on_lock_conflict(partial(_land_page, engine, job, lease, result, page, snapshot=snapshot))
+            land = partial(
+                _land_page, engine, job, lease, result, page, kind=kind, snapshot=finish is not None
+            )
+            retry_on_lock_conflict(land)
             if on_page is not None:
                 on_page(result)
             if stop is not None and stop.is_set():
                 result.status = RunStatus.STOPPED
                 break
         else:
-            held = _finish_snapshot(engine, job, lease, result, accept=accept_shrink) if snapshot else None
+            held = (
+                _finish_snapshot(engine, job, finish, lease, result, accept=accept_shrink) if finish else None
+            )
             if result.cursor is not None and not result.capped:
                 _clear_cursor_alert(engine, job)
             result.status, result.error = (RunStatus.HELD, held) if held else (RunStatus.OK, None)
@@ -221,13 +220,19 @@ def run_stream(
 
 
 def _finish_snapshot(
-    engine: Engine, job: StreamJob, lease: leases.Lease, result: RunResult, *, accept: bool
+    engine: Engine,
+    job: StreamJob,
+    finish: FinishSnapshot,
+    lease: leases.Lease,
+    result: RunResult,
+    *,
+    accept: bool,
 ) -> str | None:
-    """The whole snapshot has landed: apply its zeros or hold them, fenced like a page; why held."""
+    """The whole snapshot has landed: apply what it implies or hold it, fenced like a page; why held."""
     snap = Snapshot(job.connector.name, job.stream, result.run_id, job.snapshot_missing, job.max_shrink)
     with engine.begin() as conn:
         leases.check_fence(conn, lease)
-        done = finish_snapshot(
+        done = finish(
             conn, snap, empty=result.records_in == 0, accept=accept, policy=job.alerts, now=utcnow()
         )
         result.changed += done.changed
@@ -248,6 +253,7 @@ def _land_page(
     result: RunResult,
     page: Page,
     *,
+    kind: StreamKind,
     snapshot: bool = False,
 ) -> None:
     """Map a page, then reconcile it with its cursor and counters in one transaction."""
@@ -262,15 +268,14 @@ def _land_page(
     with engine.begin() as conn:
         leases.check_fence(conn, lease)
         if records:
-            reconcile = job.reconcile or RECONCILERS.get(type(records[0]))
-            if reconcile is None:
+            stray = next((r for r in records if not isinstance(r, kind.record)), None)
+            if kind.reconcile is None or stray is not None:
+                what = type(stray).__name__ if stray is not None else "any"
                 raise PermanentError(
-                    f"no reconciliation for {type(records[0]).__name__} records",
-                    connector=name,
-                    stream=stream,
+                    f"streams of kind {kind.name} do not land {what} records", connector=name, stream=stream
                 )
             context = PageContext(name, result.run_id, job.seal, snapshot)
-            outcome = reconcile_isolating(conn, reconcile, records, context)
+            outcome = reconcile_isolating(conn, kind.reconcile, records, context)
             after.changed += outcome.changed
             key_of = {id(record): key for key, record in mapped.records.items()}
             refused += [

@@ -358,7 +358,6 @@ def test_returns_are_opt_in_and_restock_or_write_off(store_engine: Engine, world
 
 
 def test_a_shipments_stream_reports_parcels_like_the_api(store_engine: Engine, world: dict[str, int]) -> None:
-    from sync.shipment_sync import reconcile_shipments
 
     run_stream(
         store_engine,
@@ -404,7 +403,6 @@ def test_a_shipments_stream_reports_parcels_like_the_api(store_engine: Engine, w
         ListSource("wms", {"shipments": returns}),
         "shipments",
         plain_mapper("shipments"),
-        reconcile=reconcile_shipments,
     )
     result = run_stream(store_engine, job)
     assert (result.changed, result.quarantined) == (2, 1)

@@ -11,7 +11,6 @@ from routing import dispatch, shipments
 from routing.process import OrderSettings, process_orders
 from store.models import DispatchInstruction, Outbox, Quarantine, SalesOrder
 from sync.engine import StreamJob, run_stream
-from sync.shipment_sync import reconcile_shipments
 from tests.routing import test_order_flow as flow
 from tests.sync.fakes import ListSource, plain_mapper
 
@@ -69,7 +68,6 @@ def test_a_shipments_stream_quarantines_a_parcel_with_more_than_is_left(
         ListSource("wms", {"shipments": rows}),
         "shipments",
         plain_mapper("shipments"),
-        reconcile=reconcile_shipments,
     )
     result = run_stream(store_engine, job)
     assert (result.status, result.changed, result.quarantined) == ("ok", 1, 2)

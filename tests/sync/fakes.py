@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 
 from connectors.base import Connector, ConnectorSettings, Page, Stream
 from core.errors import RecordError
-from mapping.records import RECORD_TYPES
 from sync.engine import MappedPage
+from sync.kinds import KINDS
 from sync.quarantine import Refused
 
 
@@ -52,9 +52,9 @@ class ListSource(Connector):
         return None
 
 
-def plain_mapper(stream: str) -> Callable[[Engine, list[dict[str, Any]]], MappedPage]:
-    """Validate each raw row's ``data`` as the stream's record type; failures are refused."""
-    record_type = RECORD_TYPES[stream]
+def plain_mapper(kind: str) -> Callable[[Engine, list[dict[str, Any]]], MappedPage]:
+    """Validate each raw row's ``data`` as the record type of stream kind ``kind``; failures are refused."""
+    record_type = KINDS[kind].record
 
     def mapper(_engine: Engine, raws: list[dict[str, Any]]) -> MappedPage:
         page = MappedPage()

@@ -27,7 +27,6 @@ from sync.engine import StreamJob, run_stream
 from sync.isolate import reconcile_isolating
 from sync.limits import CHECKS, misfit
 from sync.reconcile import Outcome, PageContext
-from sync.shipment_sync import reconcile_shipments
 from tests.sync.fakes import ListSource, plain_mapper
 
 BIGINT_MAX = 2**63 - 1
@@ -179,7 +178,6 @@ def test_shipments_and_products_are_checked_too(store: Engine) -> None:
         ListSource("wms", {"shipments": parcels}),
         "shipments",
         plain_mapper("shipments"),
-        reconcile=reconcile_shipments,
     )
     result = run_stream(store, job)
     assert (result.status, result.quarantined) == ("ok", 2)

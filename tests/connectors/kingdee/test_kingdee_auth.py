@@ -19,7 +19,8 @@ import responses
 from pydantic import ValidationError
 
 from config import load_config
-from connectors.kingdee import KingdeeAuth, KingdeeSettings, client_secret, login_sign
+from connectors.kingdee import KingdeeSettings
+from connectors.kingdee_api import KingdeeAuth, client_secret, login_sign
 from core.errors import AuthError
 from tests.connectors.kingdee.fake import APP_ID, APP_SECRET, BASE, LOGIN, QUERY, body, connector, serve
 
