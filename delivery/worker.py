@@ -4,7 +4,8 @@ Business code writes a message with ``store.outbox.enqueue`` in the transaction 
 it announces. :class:`OutboxWorker` claims due messages in a short transaction, passes each run
 of consecutive messages of one partition of one topic to the topic's :data:`Handler` with no
 transaction open, and records what happened: a receiver that is down delays a message, never
-drops it.
+drops it. ``run_once`` works through every topic it has a handler for, ``run_topic``
+through one (the service hands each topic with messages due to a worker of its own).
 
 Handlers: ``handler(messages) -> outcomes``, one ``Delivered``, ``Retry`` or ``Failed`` per
 message, in order (:mod:`delivery.outcomes`). A handler should stop sending at the first message it
@@ -140,6 +141,7 @@ class OutboxWorker:
         self._report_unhandled_topics = report_unhandled
         self._unhandled_every = unhandled_every
         self._next_unhandled_check: datetime | None = None
+        self._unhandled_lock = threading.Lock()
 
     def run_once(self, now: datetime | None = None) -> RunStats:
         """What happened to the messages due at ``now`` (default: the clock), all handled by now."""
@@ -147,18 +149,33 @@ class OutboxWorker:
         self._report_unhandled(now)
         stats = RunStats()
         for topic, handler in self.handlers.items():
-            messages = store.claim(
-                self.engine,
-                topic,
-                self.worker_id,
-                now=now,
-                ttl=self.ttl,
-                batch=self.batch,
-                per_partition=self.per_partition.get(topic, 1),
-            )
-            # Leave a quarter of the claim for the last batch: past it, another worker may start.
-            stats += self._deliver(topic, handler, messages, deadline=now + self.ttl * 0.75)
+            stats += self._run_topic(topic, handler, now)
         return stats
+
+    def run_topic(self, topic: str, now: datetime | None = None) -> RunStats:
+        """Like :meth:`run_once` for the messages of ``topic`` only (one batch).
+
+        A topic without a handler is left alone (and reported, with ``report_unhandled``).
+        """
+        now = now or self._clock()
+        handler = self.handlers.get(topic)
+        if handler is None:
+            self._report_unhandled(now)
+            return RunStats()
+        return self._run_topic(topic, handler, now)
+
+    def _run_topic(self, topic: str, handler: Handler, now: datetime) -> RunStats:
+        messages = store.claim(
+            self.engine,
+            topic,
+            self.worker_id,
+            now=now,
+            ttl=self.ttl,
+            batch=self.batch,
+            per_partition=self.per_partition.get(topic, 1),
+        )
+        # Leave a quarter of the claim for the last batch: past it, another worker may start.
+        return self._deliver(topic, handler, messages, deadline=now + self.ttl * 0.75)
 
     def run_forever(self, stop: threading.Event, idle_sleep: float = 1.0) -> None:
         """Deliver until ``stop`` is set (the batch in hand is finished), idling when nothing is due."""
@@ -180,9 +197,10 @@ class OutboxWorker:
     def _report_unhandled(self, now: datetime) -> None:
         if not self._report_unhandled_topics:
             return
-        if self._next_unhandled_check is not None and now < self._next_unhandled_check:
-            return
-        self._next_unhandled_check = now + self._unhandled_every
+        with self._unhandled_lock:  # topics may be delivered on threads of their own
+            if self._next_unhandled_check is not None and now < self._next_unhandled_check:
+                return
+            self._next_unhandled_check = now + self._unhandled_every
         with self.engine.connect() as conn:
             pending = store.backlog(conn)
         for topic, count in sorted(pending.items()):
