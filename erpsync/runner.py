@@ -28,13 +28,11 @@ from functools import partial
 
 import structlog
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 
 from alerts.notify import TOPIC as ALERT_TOPIC
 from config import ErpsyncConfig
 from core.clock import utcnow
 from core.errors import ErpsyncError
-from core.redact import redact_text
 from delivery.worker import OutboxWorker, RunStats
 from erpsync.alerting import AlertEvaluator, Digest, DriftAlerts, OperationalCheck
 from erpsync.planning import ChannelPlanner
@@ -105,18 +103,7 @@ class Runner:
 
     def drain_outbox(self, topic: str) -> RunStats:
         """What happened to the due messages of ``topic``, delivered until none is left."""
-        stats = RunStats()
-        while not self.stop.is_set():
-            try:
-                step = self.outbox.run_topic(topic)
-            except OperationalError as exc:
-                # The store is unreachable: messages stay where they are, the service asks again.
-                log.warning("outbox store unavailable", error=redact_text(str(exc.orig)))
-                break
-            stats += step
-            if step.total == 0:
-                break
-        return stats
+        return self.outbox.drain(topic, self.stop)
 
     def close(self) -> None:
         """Close the connectors' connections."""
