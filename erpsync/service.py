@@ -41,7 +41,8 @@ def build_service(engine: Engine, cfg: ErpsyncConfig, *, max_workers: int = 4) -
         for p in parts.streams
         if p.schedule is not None
     ]
-    executor = ThreadExecutor(runner, max_workers=max_workers, stop=stop)
+    topics = len(runner.outbox.handlers)
+    executor = ThreadExecutor(runner, max_workers=max_workers, outbox_workers=topics, stop=stop)
     return Service(engine, executor, streams=streams, tasks=list(runner.tasks.values()), owner=owner)
 
 

@@ -9,8 +9,9 @@ does next is decided by the database (cursors, leases, ``store.task_state``), ne
 kept between runs, so it does not matter which process ran the previous one.
 
 :class:`ThreadExecutor` is the executor of ``erpsync run``: streams and tasks on a pool of
-``max_workers`` threads, outbox topics one after the other on a thread of their own (a slow
-stream never delays a notification). A unit submitted while it is still queued or running is
+``max_workers`` threads, outbox topics on a pool of their own (``outbox_workers`` threads, one
+per topic erpsync writes), so neither a slow stream nor a long queue of stock pushes delays a
+notification. A unit submitted while it is still queued or running is
 not submitted again: a slow run is never overlapped by the next one, and missed turns collapse
 into one. Another executor (workers of a task queue) implements the same three ``submit_*``
 methods and ``shutdown``; it hands the names to its workers, each of which runs them through a
@@ -70,11 +71,18 @@ class Executor(Protocol):
 class ThreadExecutor:
     """Runs submitted work on threads of this process (see the module docstring)."""
 
-    def __init__(self, work: Work, *, max_workers: int = 4, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        work: Work,
+        *,
+        max_workers: int = 4,
+        outbox_workers: int = 1,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.work = work
         self.stop = stop or threading.Event()
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="erpsync-work")
-        self._outbox = ThreadPoolExecutor(1, thread_name_prefix="erpsync-outbox")
+        self._outbox = ThreadPoolExecutor(outbox_workers, thread_name_prefix="erpsync-outbox")
         self._lock = threading.Lock()
         self._taken: set[str] = set()
 

@@ -86,16 +86,17 @@ def test_a_unit_is_taken_again_once_its_run_is_over_even_a_failed_one() -> None:
     assert work.started == [("plan:shop",), ("plan:shop",)]
 
 
-def test_outbox_topics_run_beside_streams_not_behind_them() -> None:
+def test_outbox_topics_run_beside_streams_and_beside_each_other() -> None:
     work = Gate()
-    executor = ThreadExecutor(work, max_workers=1)
+    executor = ThreadExecutor(work, max_workers=1, outbox_workers=2)
     assert executor.submit_stream("erp", "stock")  # takes the only stream thread
     assert work.running.wait(WAIT)
-    assert executor.submit_outbox("alert.notify")
-    assert eventually(lambda: len(work.started) == 2)  # while the stream still blocks its thread
+    assert executor.submit_outbox("stock.push")  # a long queue of pushes ...
+    assert executor.submit_outbox("alert.notify")  # ... does not hold an alert back
+    assert eventually(lambda: len(work.started) == 3)  # while the stream still blocks its thread
     work.opened.set()
     executor.shutdown()
-    assert ("alert.notify",) in work.started
+    assert sorted(work.started[1:]) == [("alert.notify",), ("stock.push",)]
 
 
 def test_shutdown_stops_the_work_waits_for_it_and_closes_it() -> None:
