@@ -5,12 +5,18 @@ when None, e.g. the scheduled velocity pass), the same SKUs at every other locat
 suggestions), the locations and their regions, categories and sales velocity — a handful of
 queries whatever the number of SKUs — and applies the findings in one transaction, run again
 when the database picks it as a deadlock victim (or a lock wait times out).
+
+``evaluate(engine, settings, checkpoint=...)`` takes ``since`` from a ``store.task_state``
+checkpoint instead: it locks the checkpoint's row (passes run one at a time, across processes),
+reads from a second before where the last pass started, and records where this one started in
+the same transaction as its findings. A pass that does not commit leaves the checkpoint where it
+was, so the next one evaluates what it did not; a committed one is never evaluated twice.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select
 
@@ -22,6 +28,11 @@ from core.clock import utcnow
 from store.batching import select_in
 from store.db import retry_on_lock_conflict
 from store.models import Location, LocationRegion, Product, StockLevel
+from store.task_state import Checkpoint
+
+#: a checkpointed pass reads from this much before the last one started: a stock row written
+#: with an earlier time but committed after that pass read is looked at again, not missed
+OVERLAP = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -97,15 +108,33 @@ def _positions(
 
 
 def evaluate(
-    engine: Engine, settings: AlertSettings, *, since: datetime | None = None, now: datetime | None = None
+    engine: Engine,
+    settings: AlertSettings,
+    *,
+    since: datetime | None = None,
+    now: datetime | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Summary:
-    """Open, worsen or resolve shortage alerts for the stock changed since ``since``."""
+    """Open, worsen or resolve shortage alerts for the stock changed since ``since`` (or ``checkpoint``)."""
+    if since is not None and checkpoint is not None:
+        raise ValueError("evaluate takes `since` or a `checkpoint`, not both")
     at = now or utcnow()
-    return retry_on_lock_conflict(lambda: _evaluate_once(engine, settings, since, at))
+    return retry_on_lock_conflict(lambda: _evaluate_once(engine, settings, since, at, checkpoint))
 
 
-def _evaluate_once(engine: Engine, settings: AlertSettings, since: datetime | None, now: datetime) -> Summary:
+def _evaluate_once(
+    engine: Engine,
+    settings: AlertSettings,
+    since: datetime | None,
+    now: datetime,
+    checkpoint: Checkpoint | None,
+) -> Summary:
     with engine.begin() as conn:
+        if checkpoint is not None:
+            covered = checkpoint.covered(conn, lock=True)
+            # taken once the lock is ours: every change the last pass could not see is read below
+            checkpoint.save(conn, utcnow())
+            since = covered - OVERLAP if covered is not None else None
         changed, everyone = _positions(conn, settings, since, now)
         if not changed:
             return Summary()

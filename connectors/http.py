@@ -4,7 +4,8 @@
 
 * timeouts ``(connect, read)`` on every request, default headers, an optional ``requests`` auth
   object (signing protocols sign each prepared request in it);
-* an optional :class:`~connectors.ratelimit.TokenBucket` taken before every attempt;
+* an optional :class:`~connectors.ratelimit.RateLimiter` (the account's request budget) taken
+  before every attempt, and paused for as long as a 429's ``Retry-After`` asks;
 * retries (tenacity) on connection errors, timeouts, 429 and 5xx: exponential backoff with
   jitter (0.5 s doubling, capped at 30 s), or exactly the server's ``Retry-After`` (seconds or an
   HTTP date) when it sends one;
@@ -38,7 +39,7 @@ import structlog
 import tenacity
 from requests.auth import AuthBase, HTTPBasicAuth
 
-from connectors.ratelimit import TokenBucket
+from connectors.ratelimit import RateLimiter
 from core.errors import AuthError, PermanentError, RetriableError
 from core.excerpt import shorten
 from core.http import USER_AGENT, body_excerpt, new_session, parse_retry_after
@@ -122,7 +123,7 @@ class HttpClient:
         timeout: tuple[float, float] = (5.0, 30.0),
         headers: Mapping[str, str] | None = None,
         auth: AuthBase | None = None,
-        bucket: TokenBucket | None = None,
+        limiter: RateLimiter | None = None,
         max_attempts: int = 5,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
@@ -136,7 +137,7 @@ class HttpClient:
         self.connector = connector
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.bucket = bucket
+        self.limiter = limiter
         self.max_attempts = max_attempts
         self.max_retry_after = max_retry_after
         self._wait = _RetryAfterOrBackoff(
@@ -241,8 +242,8 @@ class HttpClient:
         self.session.close()
 
     def _send(self, method: str, url: str, kwargs: dict[str, Any], attempt: int) -> requests.Response:
-        if self.bucket is not None:
-            self.bucket.acquire()
+        if self.limiter is not None:
+            self.limiter.acquire()
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except _NETWORK_ERRORS as exc:
@@ -274,8 +275,8 @@ class HttpClient:
             raise AuthError(f"{what}: {body_excerpt(response)}", connector=self.connector)
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
-            if retry_after and self.bucket is not None:
-                self.bucket.penalize(retry_after)
+            if retry_after and self.limiter is not None:
+                self.limiter.penalize(retry_after)
             raise RetriableError(what, retry_after=retry_after, connector=self.connector)
         raise PermanentError(f"{what}: {body_excerpt(response)}", connector=self.connector)
 

@@ -60,7 +60,7 @@ from connectors.base import Connector, ConnectorSettings, Fulfilment, Page, Push
 from connectors.cursors import MaxCursor
 from connectors.http import BasicAuth, BearerAuth, HeaderAuth, HttpClient, QueryParamAuth
 from connectors.paginate import AnyPaginator, Fetch, JmesPath, NoPaginator, RequestSpec, iter_pages
-from connectors.ratelimit import TokenBucket
+from connectors.ratelimit import rate_limiter
 from core.errors import PermanentError
 from core.excerpt import shorten
 from core.redact import is_sensitive_key, redact_text, register_secret
@@ -238,7 +238,7 @@ class RestConnector(Connector):
             timeout=(min(5.0, settings.timeout_s), settings.timeout_s),
             headers=settings.headers | secret,
             auth=settings.auth.build(),
-            bucket=TokenBucket(limit.per_second, limit.burst) if limit else None,
+            limiter=rate_limiter(name, limit.per_second, limit.burst) if limit else None,
             max_attempts=settings.max_attempts,
         )
 

@@ -4,7 +4,9 @@ Business code writes a message with ``store.outbox.enqueue`` in the transaction 
 it announces. :class:`OutboxWorker` claims due messages in a short transaction, passes each run
 of consecutive messages of one partition of one topic to the topic's :data:`Handler` with no
 transaction open, and records what happened: a receiver that is down delays a message, never
-drops it.
+drops it. ``run_once`` works through every topic it has a handler for, ``run_topic``
+through one, ``drain`` repeats either until nothing is due (the service hands each topic with
+messages due to a drain of its own).
 
 Handlers: ``handler(messages) -> outcomes``, one ``Delivered``, ``Retry`` or ``Failed`` per
 message, in order (:mod:`delivery.outcomes`). A handler should stop sending at the first message it
@@ -45,7 +47,7 @@ others: they are not its business. Log lines carry ids, keys, topics and errors,
 ...         outcomes.append(Delivered())
 ...     return outcomes + [Retry("not sent")] * (len(messages) - len(outcomes))
 >>> worker = OutboxWorker(engine, {"channel.stock": push_stock}, per_partition={"channel.stock": 20})
->>> worker.run_forever(stop_event)
+>>> worker.drain(stop=stop_event)  # until nothing is due
 """
 
 from __future__ import annotations
@@ -121,7 +123,6 @@ class OutboxWorker:
         backoff: Backoff = Backoff(),
         max_attempts: int | None = None,
         clock: Callable[[], datetime] = utcnow,
-        sleep: Callable[[float], object] | None = None,
         rng: random.Random | None = None,
         report_unhandled: bool = False,
         unhandled_every: timedelta = timedelta(minutes=5),
@@ -135,11 +136,11 @@ class OutboxWorker:
         self.backoff = backoff
         self.max_attempts = max_attempts
         self._clock = clock
-        self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
         self._report_unhandled_topics = report_unhandled
         self._unhandled_every = unhandled_every
         self._next_unhandled_check: datetime | None = None
+        self._unhandled_lock = threading.Lock()
 
     def run_once(self, now: datetime | None = None) -> RunStats:
         """What happened to the messages due at ``now`` (default: the clock), all handled by now."""
@@ -147,42 +148,60 @@ class OutboxWorker:
         self._report_unhandled(now)
         stats = RunStats()
         for topic, handler in self.handlers.items():
-            messages = store.claim(
-                self.engine,
-                topic,
-                self.worker_id,
-                now=now,
-                ttl=self.ttl,
-                batch=self.batch,
-                per_partition=self.per_partition.get(topic, 1),
-            )
-            # Leave a quarter of the claim for the last batch: past it, another worker may start.
-            stats += self._deliver(topic, handler, messages, deadline=now + self.ttl * 0.75)
+            stats += self._run_topic(topic, handler, now)
         return stats
 
-    def run_forever(self, stop: threading.Event, idle_sleep: float = 1.0) -> None:
-        """Deliver until ``stop`` is set (the batch in hand is finished), idling when nothing is due."""
-        log.info("outbox worker started", worker=self.worker_id, topics=sorted(self.handlers))
-        while not stop.is_set():
+    def run_topic(self, topic: str, now: datetime | None = None) -> RunStats:
+        """Like :meth:`run_once` for the messages of ``topic`` only (one batch).
+
+        A topic without a handler is left alone (and reported, with ``report_unhandled``).
+        """
+        now = now or self._clock()
+        handler = self.handlers.get(topic)
+        if handler is None:
+            self._report_unhandled(now)
+            return RunStats()
+        return self._run_topic(topic, handler, now)
+
+    def _run_topic(self, topic: str, handler: Handler, now: datetime) -> RunStats:
+        messages = store.claim(
+            self.engine,
+            topic,
+            self.worker_id,
+            now=now,
+            ttl=self.ttl,
+            batch=self.batch,
+            per_partition=self.per_partition.get(topic, 1),
+        )
+        # Leave a quarter of the claim for the last batch: past it, another worker may start.
+        return self._deliver(topic, handler, messages, deadline=now + self.ttl * 0.75)
+
+    def drain(self, topic: str | None = None, stop: threading.Event | None = None) -> RunStats:
+        """What happened to the due messages of ``topic`` (every topic when None), delivered until
+        a pass finds nothing more or ``stop`` is set (the batch in hand is finished).
+
+        A store that does not answer ends the drain with a warning: the messages stay where they
+        are, for the next drain.
+        """
+        stats = RunStats()
+        while stop is None or not stop.is_set():
             try:
-                stats = self.run_once()
+                step = self.run_once() if topic is None else self.run_topic(topic)
             except OperationalError as exc:
-                # The store is unreachable: messages stay where they are, try again shortly.
                 log.warning("outbox store unavailable", error=redact_text(str(exc.orig)))
-                stats = RunStats()
-            if stats.total == 0:
-                if self._sleep is None:
-                    stop.wait(idle_sleep)
-                else:
-                    self._sleep(idle_sleep)
-        log.info("outbox worker stopped", worker=self.worker_id)
+                break
+            stats += step
+            if step.total == 0:
+                break
+        return stats
 
     def _report_unhandled(self, now: datetime) -> None:
         if not self._report_unhandled_topics:
             return
-        if self._next_unhandled_check is not None and now < self._next_unhandled_check:
-            return
-        self._next_unhandled_check = now + self._unhandled_every
+        with self._unhandled_lock:  # topics may be delivered on threads of their own
+            if self._next_unhandled_check is not None and now < self._next_unhandled_check:
+                return
+            self._next_unhandled_check = now + self._unhandled_every
         with self.engine.connect() as conn:
             pending = store.backlog(conn)
         for topic, count in sorted(pending.items()):

@@ -1,9 +1,10 @@
 """The service's alert work: evaluate shortages right after stock changes, escalate, check operations.
 
-``AlertEvaluator`` remembers when it last looked and, after each run of a stream whose kind
-changes stock (``sync.kinds``; the service calls it with the run's result), evaluates only the
-SKUs whose stock changed since then; once an hour it evaluates everything, for rules based on
-sales velocity. ``OperationalCheck`` raises and clears
+``AlertEvaluator``, after each run of a stream whose kind changes stock (``sync.kinds``) that
+changed something, evaluates only the SKUs whose stock changed since its last pass; where that
+pass got to is kept in the database with the findings (``store.task_state``, row
+``alerts:shortages``), so a restarted service or another worker goes on from there. Once an hour
+it evaluates everything, for rules based on sales velocity. ``OperationalCheck`` raises and clears
 the operational alerts; ``DriftAlerts`` wraps a channel's drift check. Each records its
 findings in one transaction, run again when the database picks it as a deadlock victim.
 """
@@ -30,17 +31,22 @@ from core.clock import utcnow
 from core.ports import StockChannel
 from core.statuses import AlertSeverity
 from store.db import retry_on_lock_conflict
+from store.task_state import Checkpoint, fingerprint
 from sync.drift import check_drift
 from sync.engine import RunResult, StreamJob
 from sync.sellable import ChannelPolicy
 
 
 class AlertEvaluator:
-    """Evaluates shortages for what changed since its last pass."""
+    """Evaluates shortages for what changed since its last pass.
 
-    def __init__(self, engine: Engine, settings: AlertSettings) -> None:
+    ``config``: the fingerprint of the configuration the settings come from; a pass recorded
+    under other settings covers nothing, and the next pass evaluates everything.
+    """
+
+    def __init__(self, engine: Engine, settings: AlertSettings, *, config: str = "") -> None:
         self.engine, self.settings = engine, settings
-        self.since: datetime | None = None
+        self.checkpoint = Checkpoint("alerts:shortages", fingerprint(settings, config))
         self._lock = threading.Lock()
 
     def after_run(self, job: StreamJob, result: RunResult) -> None:
@@ -50,11 +56,7 @@ class AlertEvaluator:
 
     def changed(self) -> int:
         with self._lock:
-            started = utcnow()
-            summary = evaluate(
-                self.engine, self.settings, since=self.since - timedelta(seconds=1) if self.since else None
-            )
-            self.since = started
+            summary = evaluate(self.engine, self.settings, checkpoint=self.checkpoint)
             return summary.opened + summary.worse + summary.resolved
 
     def everything(self) -> int:

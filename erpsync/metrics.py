@@ -2,7 +2,7 @@
 
 ``StoreCollector(engine)`` is a ``prometheus_client`` collector; ``metrics_registry(engine)`` gives a
 fresh ``CollectorRegistry`` holding one (one registry per app, never the global one). A scrape runs
-five grouped queries whatever the number of streams, topics or reasons:
+six grouped queries whatever the number of streams, topics or reasons:
 
 - ``erpsync_store_up``: 1 if the store answered this scrape, else 0 (and no other series);
 - ``erpsync_sync_runs_total{connector,stream,status}``: runs recorded in ``sync_run``;
@@ -11,13 +11,22 @@ five grouped queries whatever the number of streams, topics or reasons:
 - ``erpsync_sync_run_errors_total{connector,stream}``: failed runs;
 - ``erpsync_sync_last_success_age_seconds{connector,stream}``: since the last successful run finished;
 - ``erpsync_quarantine_open{connector,stream,reason}``: open quarantine entries;
+- ``erpsync_sync_run_duration_seconds{connector,stream}``: a histogram of finished runs' durations
+  (``RUN_BUCKETS``);
 - ``erpsync_outbox_backlog{topic,state}``: outbox messages ``pending`` or ``failed`` (dead letters);
-- ``erpsync_stock_push_delivered_last_hour``: ``stock.push`` messages delivered in the last hour, and
-  ``erpsync_stock_push_latency_seconds{stat}``: their delivered_at − created_at (avg, p50, p90, p99, max).
+- ``erpsync_outbox_delivery_latency_seconds{topic}``: a histogram of delivered messages' time from
+  queueing to delivery (``DELIVERY_BUCKETS``) — for ``stock.push`` how soon a channel shows a
+  change once planned, for ``alert.notify`` how soon an alert reaches its receivers;
+- ``erpsync_stock_push_delivered_last_hour``: ``stock.push`` messages delivered in the last hour.
 
-The ``_total`` series are counters derived from table rows: they only go down if someone deletes
-``sync_run`` rows. A database error does not fail the scrape: ``erpsync_store_up`` says 0 and a
-warning names the error's type (never its text, which may quote SQL parameters).
+The ``_total`` series and the histograms are counters derived from table rows: they only go down
+if someone deletes ``sync_run`` or ``outbox`` rows; quantiles come from the buckets
+(``histogram_quantile(0.9, rate(erpsync_outbox_delivery_latency_seconds_bucket[1h]))``). They
+replace the gauge ``erpsync_stock_push_latency_seconds{stat}`` (avg, p50, p90, p99, max of the
+last hour), which could not be aggregated: its figures are the ``topic="stock.push"`` series.
+
+A database error does not fail the scrape: ``erpsync_store_up`` says 0 and a warning names the
+error's type (never its text, which may quote SQL parameters).
 
 ``health_report(engine, extra, staleness, uptime=...)`` is the body of ``GET /healthz``: whether the
 database answers ``SELECT 1``, the ``extra()`` dict of the running service (scheduler alive; a false
@@ -40,22 +49,24 @@ from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import ColumnElement, Connection, Engine, case, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.clock import utcnow
 from core.statuses import MessageState, RunStatus
+from store.durations import elapsed_seconds
 from store.models import Outbox, Quarantine, SyncRun
 from store.outbox import backlog
 from sync.outbound import TOPIC as STOCK_PUSH_TOPIC
 from sync.queries import stream_status
 
-LATENCY_WINDOW = timedelta(hours=1)
-#: the most recent deliveries taken into the latency figures (bounds the work of one scrape)
-LATENCY_SAMPLE = 10_000
-QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
+DELIVERED_WINDOW = timedelta(hours=1)
+#: upper bounds (seconds) of the run duration buckets: a page-sized poll to a full snapshot
+RUN_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+#: upper bounds (seconds) of the delivery latency buckets: at once, to a receiver down for an hour
+DELIVERY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 STREAM = ["connector", "stream"]
 log = structlog.get_logger("erpsync.metrics")
 
@@ -66,10 +77,17 @@ class _Snapshot:
     quarantine: list[Any]
     pending: dict[str, int]
     failed: dict[str, int]
-    latencies: list[float]
+    deliveries: list[Any]
+    delivered_last_hour: int
+
+
+def _bucket_sums(seconds: ColumnElement[float], bounds: tuple[float, ...]) -> list[Any]:
+    """Per bound, how many rows took at most that long (cumulative, as Prometheus buckets are)."""
+    return [func.sum(case((seconds <= bound, 1), else_=0)).label(f"le_{i}") for i, bound in enumerate(bounds)]
 
 
 def _read(conn: Connection, now: datetime) -> _Snapshot:
+    run_seconds = elapsed_seconds(SyncRun.started_at, SyncRun.finished_at)
     runs = conn.execute(
         select(
             SyncRun.connector,
@@ -80,6 +98,9 @@ def _read(conn: Connection, now: datetime) -> _Snapshot:
             func.coalesce(func.sum(SyncRun.records_changed), 0).label("changed"),
             func.coalesce(func.sum(SyncRun.records_quarantined), 0).label("quarantined"),
             func.max(SyncRun.finished_at).label("last_finished"),
+            func.count(SyncRun.finished_at).label("timed"),
+            func.coalesce(func.sum(run_seconds), 0).label("seconds"),
+            *_bucket_sums(run_seconds, RUN_BUCKETS),
         ).group_by(SyncRun.connector, SyncRun.stream, SyncRun.status)
     ).all()
     quarantine = conn.execute(
@@ -92,24 +113,54 @@ def _read(conn: Connection, now: datetime) -> _Snapshot:
         .where(Outbox.failed_at.is_not(None), Outbox.delivered_at.is_(None))
         .group_by(Outbox.topic)
     ).all()
-    delivered = conn.execute(
-        select(Outbox.created_at, Outbox.delivered_at)
-        .where(Outbox.topic == STOCK_PUSH_TOPIC, Outbox.delivered_at >= now - LATENCY_WINDOW)
-        .order_by(Outbox.delivered_at.desc())
-        .limit(LATENCY_SAMPLE)
+    latency = elapsed_seconds(Outbox.created_at, Outbox.delivered_at)
+    deliveries = conn.execute(
+        select(
+            Outbox.topic,
+            func.count().label("count"),
+            func.coalesce(func.sum(latency), 0).label("seconds"),
+            *_bucket_sums(latency, DELIVERY_BUCKETS),
+        )
+        .where(Outbox.delivered_at.is_not(None))
+        .group_by(Outbox.topic)
     ).all()
+    last_hour = conn.execute(
+        select(func.count()).where(
+            Outbox.topic == STOCK_PUSH_TOPIC, Outbox.delivered_at >= now - DELIVERED_WINDOW
+        )
+    ).scalar_one()
     return _Snapshot(
         runs=list(runs),
         quarantine=list(quarantine),
         pending=backlog(conn),
         failed={row.topic: row[1] for row in failed},
-        latencies=sorted(max((d - c).total_seconds(), 0.0) for c, d in delivered),
+        deliveries=list(deliveries),
+        delivered_last_hour=int(last_hour),
     )
 
 
-def _quantile(ordered: list[float], q: float) -> float:
-    """The nearest-rank ``q`` quantile of a sorted, non-empty list."""
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+def _buckets(row: Any, bounds: tuple[float, ...], count: int) -> list[tuple[str, float]]:
+    """A histogram's buckets from a row of :func:`_bucket_sums` columns."""
+    sums = [(str(bound), float(row._mapping[f"le_{i}"] or 0)) for i, bound in enumerate(bounds)]
+    return [*sums, ("+Inf", float(count))]
+
+
+def _run_durations(runs: Iterable[Any]) -> Metric:
+    """The run duration histogram per stream, whatever the runs' outcome."""
+    family = HistogramMetricFamily(
+        "erpsync_sync_run_duration_seconds", "Seconds from start to end of finished sync runs.", labels=STREAM
+    )
+    per_stream: dict[tuple[str, str], list[float]] = {}
+    for r in runs:
+        # bucket counts, then the count and the sum of seconds
+        row = [float(r._mapping[f"le_{i}"] or 0) for i in range(len(RUN_BUCKETS))] + [r.timed, r.seconds]
+        sums = per_stream.setdefault((r.connector, r.stream), [0.0] * len(row))
+        per_stream[(r.connector, r.stream)] = [a + float(b) for a, b in zip(sums, row, strict=True)]
+    for key, sums in sorted(per_stream.items()):
+        *counts, timed, seconds = sums
+        buckets = [(str(bound), n) for bound, n in zip(RUN_BUCKETS, counts, strict=True)]
+        family.add_metric(list(key), [*buckets, ("+Inf", timed)], sum_value=seconds)
+    return family
 
 
 def _sync_families(runs: Iterable[Any], now: datetime) -> Iterator[Metric]:
@@ -146,7 +197,7 @@ def _sync_families(runs: Iterable[Any], now: datetime) -> Iterator[Metric]:
         errors.add_metric(list(key), sums["failed"])
     for key, finished in sorted(last_ok.items()):
         age.add_metric(list(key), max((now - finished).total_seconds(), 0.0))
-    yield from (total, read, changed, quarantined, errors, age)
+    yield from (total, read, changed, quarantined, errors, age, _run_durations(runs))
 
 
 def _store_families(snapshot: _Snapshot) -> Iterator[Metric]:
@@ -161,23 +212,19 @@ def _store_families(snapshot: _Snapshot) -> Iterator[Metric]:
     for state, counts in ((MessageState.PENDING, snapshot.pending), (MessageState.FAILED, snapshot.failed)):
         for topic, n in sorted(counts.items()):
             outbox.add_metric([topic, state], n)
-    ordered = snapshot.latencies
+    latency = HistogramMetricFamily(
+        "erpsync_outbox_delivery_latency_seconds",
+        "Seconds from queueing to delivery of delivered outbox messages.",
+        labels=["topic"],
+    )
+    for d in snapshot.deliveries:
+        latency.add_metric([d.topic], _buckets(d, DELIVERY_BUCKETS, d.count), sum_value=float(d.seconds))
     delivered = GaugeMetricFamily(
         "erpsync_stock_push_delivered_last_hour",
         "Stock pushes delivered in the last hour.",
-        value=len(ordered),
+        value=snapshot.delivered_last_hour,
     )
-    latency = GaugeMetricFamily(
-        "erpsync_stock_push_latency_seconds",
-        "Seconds from queueing to delivery of the stock pushes delivered in the last hour.",
-        labels=["stat"],
-    )
-    if ordered:
-        latency.add_metric(["avg"], sum(ordered) / len(ordered))
-        for stat, q in QUANTILES.items():
-            latency.add_metric([stat], _quantile(ordered, q))
-        latency.add_metric(["max"], ordered[-1])
-    yield from (quarantine, outbox, delivered, latency)
+    yield from (quarantine, outbox, latency, delivered)
 
 
 class StoreCollector(Collector):

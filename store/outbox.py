@@ -4,6 +4,7 @@ A message is written by :func:`enqueue` in the same transaction as the change it
 the two commit or roll back together. A worker then :func:`claim`\\ s due messages in a short
 transaction of its own, delivers them with no transaction open, and settles each one with
 :func:`mark_delivered`, :func:`mark_retry` or :func:`mark_failed`.
+The service asks :func:`due_topics` which topics have messages due and hands those to a worker.
 
 States: *pending* (neither delivered nor failed), *delivered* (``delivered_at`` set, the last
 error cleared) and *failed* (``failed_at`` set: a dead letter, kept for a person to look at and
@@ -331,6 +332,13 @@ def release_claims_of_gone(engine: Engine) -> int:
         for worker, message_id in claims:
             by_worker.setdefault(worker, []).append(message_id)
     return sum(release(engine, ids, worker) for worker, ids in by_worker.items() if is_gone(worker))
+
+
+def due_topics(engine: Engine, now: datetime | None = None) -> list[str]:
+    """Topics with a pending message due and unclaimed at ``now`` (perhaps behind its partition's head)."""
+    at = now or utcnow()
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(Outbox.topic).where(is_pending(), _ready(at)).distinct()).scalars())
 
 
 def backlog(conn: Connection, topic: str | None = None) -> dict[str, int]:

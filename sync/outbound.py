@@ -1,9 +1,10 @@
 """Outbound stock: plan what each channel should show, queue the changes, push them reliably.
 
 **Plan.** For a channel, compute the sellable quantity (``sync.sellable``) of every SKU that
-may have changed since the last plan — stock rows at its source locations, open orders or the
-channel's SKU bindings touched since then; every SKU on the first plan after start-up, when rules
-may have changed — and keep only those whose quantity differs from the last one queued
+may have changed since the last plan — stock rows at its source locations, open orders, the
+channel's SKU bindings or products touched since then; every SKU on a first plan, and on the
+first one after the configuration changed (``erpsync.planning``) — and keep only those whose
+quantity differs from the last one queued
 (``channel_listing.planned_qty``). Nothing changed, nothing queued. A channel whose connector
 has ``skus: bound`` is planned only SKUs with a binding for it: the others are skipped, counted
 and logged (never sent under our own SKU), and planned once their binding arrives.
@@ -30,7 +31,7 @@ from sqlalchemy import Connection, Engine, select, union
 
 from core.clock import utcnow
 from store.bindings import bound_skus
-from store.models import ChannelListing, Location, OrderLine, SalesOrder, SkuBinding, StockLevel
+from store.models import ChannelListing, Location, OrderLine, Product, SalesOrder, SkuBinding, StockLevel
 from store.outbox import NewMessage, enqueue_many
 from store.upsert import NEW, upsert
 from sync.push_gate import blockers
@@ -73,7 +74,9 @@ def _candidate_skus(
         rebound = select(SkuBinding.sku).where(
             SkuBinding.system == policy.channel, SkuBinding.updated_at >= since
         )
-        query = union(at_sources, ordered, rebound)
+        # a product moved to another category may fall under another override
+        recategorised = select(Product.sku).where(Product.updated_at >= since)
+        query = union(at_sources, ordered, rebound, recategorised)
     else:
         awaiting = (
             select(OrderLine.sku)

@@ -3,7 +3,7 @@
 One module per topic — :mod:`store.models.catalog` (products, locations, stock, listings),
 :mod:`store.models.orders` (orders, reservations, dispatch, parcels) and
 :mod:`store.models.bookkeeping` (alerts, outbox, sync cursors, leases and runs, quarantine,
-audit) on the shared :mod:`store.models.base`; every model is importable from here.
+audit, task state) on the shared :mod:`store.models.base`; every model is importable from here.
 
 Conventions: surrogate ``id`` keys (BIGINT), business keys as unique constraints, SKUs and
 location codes as plain strings (a binding or a stock row may arrive before its product),
@@ -26,6 +26,7 @@ from store.models.bookkeeping import (
     SyncCursor,
     SyncLease,
     SyncRun,
+    TaskState,
 )
 from store.models.catalog import (
     ChannelListing,
@@ -63,4 +64,5 @@ __all__ = [
     "SyncCursor",
     "SyncLease",
     "SyncRun",
+    "TaskState",
 ]

@@ -1,4 +1,5 @@
-"""erpsync's own bookkeeping: alerts, outbox, sync cursors, leases, runs, held snapshots, quarantine, audit.
+"""erpsync's own bookkeeping: alerts, outbox, sync cursors, leases, runs, held snapshots, quarantine, audit,
+and where recurring work stands (``task_state``).
 
 These tables record what erpsync did and must still do, as opposed to the business facts of
 ``store.models.catalog`` and ``store.models.orders``.
@@ -107,6 +108,24 @@ class SnapshotHold(Base):
     rows_to_zero: Mapped[int] = mapped_column(Integer)
     rows_held: Mapped[int] = mapped_column(Integer)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TaskState(Base):
+    """Where a piece of recurring work stands, so that whichever process runs it next goes on from there.
+
+    ``checkpoint``: what the work has covered (a planner's or evaluator's "changes up to here"),
+    reached with the configuration whose fingerprint is ``inputs``; ``last_run_at``: when the
+    scheduled work last ran (the service schedules its next run from it). See ``store.task_state``.
+    """
+
+    __tablename__ = "task_state"
+    __table_args__ = (MYSQL_TABLE,)
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    checkpoint: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    inputs: Mapped[str | None] = mapped_column(String(64))
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

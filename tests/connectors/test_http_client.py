@@ -140,7 +140,7 @@ def test_429_pauses_the_shared_bucket() -> None:
         now[0] += seconds
 
     bucket = TokenBucket(100, 10, clock=lambda: now[0], sleep=sleep)
-    client = HttpClient("erp", BASE, sleep=sleep, bucket=bucket)
+    client = HttpClient("erp", BASE, sleep=sleep, limiter=bucket)
     responses.get(f"{BASE}/items", status=429, headers={"Retry-After": "2"})
     responses.get(f"{BASE}/items", json={})
 

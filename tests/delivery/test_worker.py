@@ -348,11 +348,13 @@ def test_log_lines_never_carry_payloads(store_engine: Engine, clock: Clock) -> N
     assert "PAYLOAD-MARKER" not in repr(logs)
 
 
-def test_run_forever_delivers_then_idles_until_stopped(
+def test_a_drain_delivers_until_nothing_is_due_and_ends_when_the_store_is_away(
     store_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    put(store_engine, "a1")
-    receiver, stop, sleeps = Receiver(), threading.Event(), []
+    for key in ("a1", "a2"):
+        put(store_engine, key)
+    put(store_engine, "b1", partition="p2")
+    receiver = Receiver()
     real_claim = store_outbox.claim
     outages = [OperationalError("SELECT", {}, Exception("server has gone away"))]
 
@@ -361,38 +363,28 @@ def test_run_forever_delivers_then_idles_until_stopped(
             raise outages.pop()
         return real_claim(*args, **kwargs)
 
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        if receiver.calls:
-            stop.set()
-
     monkeypatch.setattr(store_outbox, "claim", claim)
-    worker = OutboxWorker(store_engine, {"t": one_by_one(receiver.accept)}, sleep=sleep)
+    worker = OutboxWorker(store_engine, {"t": one_by_one(receiver.accept)})
     with capture_logs() as logs:
-        worker.run_forever(stop, idle_sleep=0.5)
-    assert receiver.calls == ["a1"]
-    assert sleeps == [0.5, 0.5]  # after the store outage, and after the delivery found nothing more
+        assert worker.drain("t") == RunStats()  # the store is away: nothing lost, nothing raised
     assert any("server has gone away" in str(e.get("error")) for e in logs)
+    # the next drain goes on, pass after pass (a2 waits for a1), until nothing is due
+    assert worker.drain("t") == RunStats(delivered=3)
+    assert sorted(receiver.calls) == ["a1", "a2", "b1"]
+    assert pending(store_engine) == {}
 
 
-def test_run_forever_stops_from_another_thread(store_engine: Engine) -> None:
+def test_a_drain_told_to_stop_takes_no_further_batch(store_engine: Engine) -> None:
     put(store_engine, "a1")
-    delivered = threading.Event()
+    put(store_engine, "a2")
+    stop = threading.Event()
 
     def handler(messages: list[Message]) -> list[Outcome]:
-        delivered.set()
+        stop.set()  # stopping while the first batch is delivered: it is finished, no other is taken
         return [Delivered() for _ in messages]
 
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=OutboxWorker(store_engine, {"t": handler}).run_forever, args=(stop, 0.05)
-    )
-    thread.start()
-    assert delivered.wait(5)
-    stop.set()
-    thread.join(2)
-    assert not thread.is_alive()
-    assert pending(store_engine) == {}
+    assert OutboxWorker(store_engine, {"t": handler}).drain(stop=stop) == RunStats(delivered=1)
+    assert pending(store_engine) == {"t": 1}
 
 
 def test_only_the_worker_for_every_topic_reports_topics_without_a_handler(store_engine: Engine) -> None:

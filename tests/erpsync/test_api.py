@@ -421,10 +421,34 @@ def test_metrics_come_from_the_store(client: TestClient, world: World) -> None:
         'erpsync_outbox_backlog{state="pending",topic="stock.push"} 1.0',
         'erpsync_outbox_backlog{state="failed",topic="alert.email"} 1.0',
         "erpsync_stock_push_delivered_last_hour 1.0",
-        'erpsync_stock_push_latency_seconds{stat="avg"} 4.0',
+        "# TYPE erpsync_outbox_delivery_latency_seconds histogram",
+        "# TYPE erpsync_sync_run_duration_seconds histogram",
     ):
         assert line in text, line
     assert 'erpsync_sync_last_success_age_seconds{connector="erp",stream="stock"}' in text
+
+
+def test_latencies_and_durations_are_histograms(world: World) -> None:
+    operations_history(world.engine)  # runs of 60 and 120 s; one push delivered after 4 s
+    registry = metrics_registry(world.engine)
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    push = {"topic": "stock.push"}
+    assert sample("erpsync_outbox_delivery_latency_seconds_bucket", **push, le="2.5") == 0.0
+    assert sample("erpsync_outbox_delivery_latency_seconds_bucket", **push, le="5.0") == 1.0
+    assert sample("erpsync_outbox_delivery_latency_seconds_bucket", **push, le="+Inf") == 1.0
+    assert sample("erpsync_outbox_delivery_latency_seconds_count", **push) == 1.0
+    assert sample("erpsync_outbox_delivery_latency_seconds_sum", **push) == pytest.approx(4.0, abs=0.01)
+    assert (
+        sample("erpsync_outbox_delivery_latency_seconds_count", topic="alert.email") is None
+    )  # not delivered
+    stock = {"connector": "erp", "stream": "stock"}
+    assert sample("erpsync_sync_run_duration_seconds_bucket", **stock, le="30.0") == 0.0
+    assert sample("erpsync_sync_run_duration_seconds_bucket", **stock, le="300.0") == 2.0
+    assert sample("erpsync_sync_run_duration_seconds_count", **stock) == 2.0
+    assert sample("erpsync_sync_run_duration_seconds_sum", **stock) == pytest.approx(180.0, abs=0.01)
 
 
 def test_each_app_has_its_own_registry(world: World) -> None:

@@ -104,7 +104,7 @@ def test_a_channel_whose_connector_has_skus_bound_is_shown_only_bound_skus() -> 
 def test_orders_are_processed_every_five_seconds_without_a_jitter_longer_than_that() -> None:
     from datetime import timedelta
 
-    from erpsync.service import order_tasks
+    from erpsync.runner import order_tasks
     from store.db import make_engine
 
     engine = make_engine("sqlite://")

@@ -23,12 +23,25 @@ def say(**what: object) -> None:
     print("RESULT", json.dumps(what), flush=True)
 
 
+class NoWork:
+    """Work for a service that schedules nothing."""
+
+    def run_stream(self, connector: str, stream: str) -> None: ...
+
+    def run_task(self, name: str) -> None: ...
+
+    def drain_outbox(self, topic: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
 def main(url: str, mode: str) -> None:
     engine = make_engine(url)
     if mode == "service":
+        from sync.executor import ThreadExecutor
         from sync.scheduler import Service
 
-        service = Service(engine, [])
+        service = Service(engine, ThreadExecutor(NoWork()), outbox=False)
         service.start()
         service.stop()
         say(started=True)

@@ -182,7 +182,7 @@ def test_a_live_worker_whose_lease_expired_keeps_its_run(wh: Engine) -> None:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
 def test_the_channel_planner_takes_its_lease_back_from_a_dead_process(wh: Engine) -> None:
-    from erpsync.service import ChannelPlanner
+    from erpsync.planning import ChannelPlanner
     from sync.sellable import ChannelPolicy, Rule
 
     with wh.begin() as conn:

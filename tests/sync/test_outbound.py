@@ -215,3 +215,22 @@ def test_rest_channel_push_protocol(engine: Engine) -> None:
     assert responses.calls[-1].request.headers["Authorization"] == "Bearer tok-123456"
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).where(Outbox.delivered_at.is_not(None))).scalar_one() == 2
+
+
+def test_a_product_moved_to_another_category_is_planned_again(engine: Engine) -> None:
+    from sqlalchemy import insert, update
+
+    from store.models import Product
+
+    halved = ChannelPolicy("shop", ("WH", "DS"), Rule(), (Override(Rule(percent=50), category="tea"),))
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Product).values(
+                sku="TEA", name="Tea", category="cups", created_at=utcnow(), updated_at=utcnow()
+            )
+        )
+    assert plan_and_enqueue(engine, [halved], "shop") == 2
+    since = utcnow()
+    with engine.begin() as conn:
+        conn.execute(update(Product).where(Product.sku == "TEA").values(category="tea", updated_at=utcnow()))
+    assert [(p.sku, p.sellable.qty) for p in plan(engine, [halved], "shop", since=since)] == [("TEA", 17)]

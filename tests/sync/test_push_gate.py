@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from erpsync.service import ChannelPlanner
+from erpsync.planning import ChannelPlanner
 from store import stock
 from store.locations import LocationSpec, apply_locations
 from store.models import Outbox

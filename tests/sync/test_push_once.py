@@ -149,9 +149,13 @@ def test_two_runners_push_each_listing_version_once_despite_lock_conflicts(queue
         )
         for n in (1, 2)
     ]
-    threads = [
-        threading.Thread(target=r.run_forever, args=(stop,), kwargs={"idle_sleep": 0.05}) for r in runners
-    ]
+
+    def keep_draining(runner: OutboxWorker) -> None:
+        while not stop.is_set():
+            if runner.drain(stop=stop).total == 0:
+                stop.wait(0.05)
+
+    threads = [threading.Thread(target=keep_draining, args=(r,)) for r in runners]
     for thread in threads:
         thread.start()
     try:
