@@ -12,6 +12,10 @@ worker goes on from there:
   queued equal to what it would queue (``channel_listing.planned_qty``) and queues only the rest;
 - a checkpoint reached under another configuration (rules, sources, locations may have changed)
   covers nothing: the next plan is a full one;
+- changes are read from a minute before the checkpoint (:data:`OVERLAP`): a stock transaction
+  stamps its rows when it writes them but may commit after a plan that started later has read,
+  and would otherwise wait for the SKU's next change. Looking again costs nothing: what is
+  already queued is not queued twice;
 - while the channel is blocked (no stock report yet from a source, a held snapshot) nothing is
   planned, and the first plan after it is a full one: what changed meanwhile was never planned.
 """
@@ -28,6 +32,9 @@ from store.task_state import Checkpoint, fingerprint
 from sync import lease as leases
 from sync.outbound import channel_blockers, plan_and_enqueue
 from sync.sellable import ChannelPolicy
+
+#: how far before its checkpoint a plan looks again (longer than any stock transaction runs)
+OVERLAP = timedelta(minutes=1)
 
 
 class ChannelPlanner:
@@ -51,14 +58,15 @@ class ChannelPlanner:
         policy = next(p for p in self.policies if p.channel == self.channel)
         try:
             with self.engine.connect() as conn:
-                since = self.checkpoint.covered(conn)
+                covered = self.checkpoint.covered(conn)
+            since = covered - OVERLAP if covered is not None else None
             blocked = bool(channel_blockers(self.engine, policy))
             # a blocked channel plans nothing (the planner logs why)
             queued = plan_and_enqueue(self.engine, self.policies, self.channel, since=since)
             # blocked before or while planning (a snapshot held meanwhile): plan everything next time
-            covered = None if blocked or channel_blockers(self.engine, policy) else started
+            reached = None if blocked or channel_blockers(self.engine, policy) else started
             with self.engine.begin() as conn:
-                self.checkpoint.save(conn, covered)
+                self.checkpoint.save(conn, reached)
         finally:
             leases.release(self.engine, lease)
         return queued

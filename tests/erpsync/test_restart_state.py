@@ -109,7 +109,8 @@ def test_a_plan_stopped_half_way_is_finished_by_the_next_process_without_repeats
     since = spy_since(monkeypatch, planning, "plan_and_enqueue")
     restarted = ChannelPlanner(store_engine, SHOP, "shop", "worker-3")
     assert restarted() == 2  # D and F; B was queued before the stop
-    assert since == [planned_up_to]  # the changes after the last complete plan, not everything
+    # the changes after the last complete plan (and a minute before it), not everything
+    assert since == [planned_up_to - planning.OVERLAP]
     assert restarted() == 0
 
     messages = queued(store_engine, outbound.TOPIC)
@@ -185,3 +186,30 @@ def test_a_pass_under_other_rules_starts_from_scratch(store_engine: Engine, wh: 
     # TEA's level did not change, but it is short under the new rule: a pass covering only
     # changes would never see it
     assert AlertEvaluator(store_engine, stricter).changed() == 1
+
+
+def test_a_change_committed_after_a_plan_read_but_stamped_before_it_is_still_planned(
+    store_engine: Engine, wh: int
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    set_levels(store_engine, wh, {"A": 10, "B": 10})
+    planner = ChannelPlanner(store_engine, SHOP, "shop", "me")
+    planner()
+    reached = checkpoint_of(store_engine, planner.checkpoint)
+    assert reached is not None
+    # a stock transaction that stamped its row before that plan started, but committed after it
+    # had read the changes: the row's updated_at lies before the checkpoint
+    set_levels(store_engine, wh, {"B": 3})
+    with store_engine.begin() as conn:
+        conn.execute(
+            update(stock.StockLevel)
+            .where(stock.StockLevel.sku == "B")
+            .values(updated_at=reached - timedelta(seconds=5))
+        )
+    ChannelPlanner(store_engine, SHOP, "shop", "me")()
+    latest = {p["sku"]: p["qty"] for _, p in queued(store_engine, outbound.TOPIC)}
+    assert latest["B"] == 3
+    assert len(queued(store_engine, outbound.TOPIC)) == 3  # A was not queued again
