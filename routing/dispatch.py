@@ -213,7 +213,15 @@ class InstructionHandler:
 
 
 def acknowledge(engine: Engine, number: str, *, by: str, locations: set[str] | None = None) -> str:
-    """Record the warehouse's acknowledgement; returns the instruction's status afterwards."""
+    """Record the warehouse's acknowledgement; returns the instruction's status afterwards.
+
+    Run again when chosen as a deadlock victim (a recall's acknowledgement locks the instruction,
+    then the order, which an import of the order locks first): an acknowledgement is never lost.
+    """
+    return retry_on_lock_conflict(partial(_acknowledge, engine, number, by, locations))
+
+
+def _acknowledge(engine: Engine, number: str, by: str, locations: set[str] | None) -> str:
     with engine.begin() as conn:
         di = lock_instruction(conn, number, locations)
         now = utcnow()

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -260,4 +261,33 @@ def test_a_shipment_racing_a_cancellation_ends_shipped_or_cancelled_never_both(
             break
     assert outcomes == {"shipped", "cancelled"}, outcomes
     assert level(store_engine, "TEA", gz) == (on_hand_before - shipped_units, 0)
+    assert_ledger_consistent(store_engine)
+
+
+def test_a_parcel_reported_while_the_channel_cancels_is_never_lost_to_a_deadlock(
+    store_engine: Engine, world: dict[str, int], receiver: Receiver
+) -> None:
+    """The import of a cancellation locks the order, then its instructions; a parcel's report locks
+    the instruction, then the order. On MariaDB one of the two is chosen as a deadlock victim; the
+    report must be run again, not answered with an error (the API's 500) while the parcel left."""
+    shop, worker = Shop(store_engine), dispatch_worker(store_engine, receiver)
+    for round_no in range(10):
+        numbered = dispatched(store_engine, shop, worker, 4000 + round_no * PER_ROUND)
+        reports: dict[str, str] = {}
+
+        def warehouse_ships(numbered: dict[str, str] = numbered, reports: dict[str, str] = reports) -> None:
+            for number in sorted(numbered.values(), reverse=True):
+                reports[number] = shipments.report_shipment(
+                    store_engine, number, carrier="SF", tracking_no=f"SF{number[-8:]}"
+                )
+
+        race(warehouse_ships, partial(shop.cancel, list(numbered)))
+        assert set(reports.values()) == {"shipped"}, reports
+        with store_engine.connect() as conn:
+            statuses = set(
+                conn.execute(
+                    select(SalesOrder.status).where(SalesOrder.external_id.in_(list(numbered)))
+                ).scalars()
+            )
+        assert statuses == {"shipped"}
     assert_ledger_consistent(store_engine)
