@@ -16,6 +16,7 @@ webhook). While they run, the ERP's stock moves and the shop takes new orders. A
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -40,8 +41,8 @@ from tests.routing.test_delivery import SECRET as WAREHOUSE_SECRET
 from tests.routing.test_delivery import Receiver
 
 ALERT_SECRET = "alert-hook-secret-7f3a"  # the test receiver's own
-RUN_SECONDS = 7
-CHURN_SECONDS = 3
+CHURN_SECONDS = 3  # the ERP and the shop change while the services start and run
+SETTLE_SECONDS = 30  # then the services have this long to finish the work (usually 3 to 5 s)
 PACKS = {"CUP-010": ("CUP-6PK", 6)}  # the shop sells cups in packs of 6
 BOUND = {"TEA-001", "POT-020", "CUP-6PK"}  # the shop SKUs skus.csv binds (MUG-X is left unbound)
 
@@ -55,6 +56,31 @@ def mysql_url() -> Iterator[str]:
 def alerts() -> Iterator[AlertReceiver]:
     with serve(signed_webhook(ALERT_SECRET)) as receiver:
         yield receiver
+
+
+def expected_orders(sim: Simulator) -> set[str]:
+    """The shop's orders whose SKU has a binding: each must land and be dispatched."""
+    with sim.state.lock:
+        return {str(o["id"]) for o in sim.state.orders.values() if o["line_items"][0]["sku"] in BOUND}
+
+
+def settled(db_url: str, sim: Simulator) -> bool:
+    """Whether the services have done everything there is: orders routed, every message delivered."""
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            routed = set(
+                conn.execute(
+                    select(SalesOrder.external_id).where(SalesOrder.status.in_(("dispatched", "on_hold")))
+                ).scalars()
+            )
+            pending = conn.execute(select(func.count()).where(Outbox.delivered_at.is_(None))).scalar_one()
+            unpushed = conn.execute(
+                select(func.count()).where(ChannelListing.last_pushed_qty.is_(None))
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return expected_orders(sim) <= routed and pending == 0 and unpushed == 0
 
 
 def race_config(sim_url: str, db_url: str, hook: str, alert_hook: str, workdir: Path) -> str:
@@ -98,28 +124,35 @@ def test_two_services_on_one_database_do_everything_once(
             monkeypatch.setenv(name, value)
         for args in (["db", "upgrade"], ["mapping", "import-skus", str(tmp_path / "skus.csv")]):
             assert run_cli(["-c", str(config), *args]) == 0
+        logs = [tmp_path / f"service-{n}.log" for n in range(2)]
         services = [
             subprocess.Popen(
-                [*command(), "-c", str(config), "run", "--for", str(RUN_SECONDS)],
+                [*command(), "-c", str(config), "run"],
                 cwd=tmp_path,
                 env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", **env},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
+                stdout=subprocess.DEVNULL,
+                stderr=log.open("w"),
             )
-            for _ in range(2)
+            for log in logs
         ]
         pids = {str(p.pid) for p in services}
-        started = time.monotonic()
-        deadline = time.monotonic() + CHURN_SECONDS
-        while time.monotonic() < deadline:
-            time.sleep(0.25)
-            sim.state.step()  # stock moves, a new order or an edited one
-        for p in services:
-            _, err = p.communicate(timeout=RUN_SECONDS + 30)
+        try:
+            deadline = time.monotonic() + CHURN_SECONDS
+            while time.monotonic() < deadline:
+                time.sleep(0.25)
+                sim.state.step()  # stock moves, a new order or an edited one
+            deadline = time.monotonic() + SETTLE_SECONDS
+            while time.monotonic() < deadline and not settled(mysql_url, sim):
+                time.sleep(0.3)
+        finally:
+            for p in services:
+                p.send_signal(signal.SIGTERM)
+            for p in services:
+                p.wait(timeout=30)
+        for p, log in zip(services, logs, strict=True):
+            err = log.read_text(encoding="utf-8")
             assert p.returncode == 0, err
             assert "Traceback" not in err, err
-        print(f"services ran {time.monotonic() - started:.1f} s")
     finally:
         sim.stop()
 
@@ -173,7 +206,7 @@ def test_two_services_on_one_database_do_everything_once(
     # every order with bound SKUs landed once and went to one warehouse
     landed = Counter(ext for ext, _ in orders)
     assert not [e for e, n in landed.items() if n > 1]
-    expected = {str(o["id"]) for o in sim.state.orders.values() if o["line_items"][0]["sku"] in BOUND}
+    expected = expected_orders(sim)
     assert expected <= set(landed), expected - set(landed)
     assert all(n == 1 for _, n in instructions), instructions
     statuses = Counter(status for _, status in orders)
