@@ -1,4 +1,4 @@
-"""Shortage evaluations run by two workers at once open each alert once, and neither fails.
+"""Alert passes run by two workers at once open each alert once, and neither fails.
 
 Each service evaluates shortages after its stock runs (a checkpointed pass) and once an hour over
 everything; a person may run ``erpsync alerts check`` meanwhile. An alert is unique while open
@@ -19,7 +19,11 @@ from typing import Any
 from sqlalchemy import Engine, event, select
 
 from alerts.evaluate import evaluate
+from alerts.operational import OPERATIONAL_KINDS, Condition, reconcile_conditions
+from core.clock import utcnow
+from core.statuses import AlertSeverity
 from store import stock
+from store.db import retry_on_lock_conflict
 from store.models import Alert, Outbox
 from store.task_state import Checkpoint
 from tests.alerts.test_shortage_lifecycle import SETTINGS, ids
@@ -99,3 +103,27 @@ def test_racing_evaluations_open_each_shortage_once(store_engine: Engine, ids: d
     assert set(open_keys.values()) == {1}
     # each alert announced once to each of its two destinations (critical: the region and head office)
     assert opened == dict.fromkeys((alert_id for alert_id, _ in alerts), 2)
+
+
+def test_racing_operational_checks_open_each_condition_once(
+    store_engine: Engine, ids: dict[str, int]
+) -> None:
+    """Both services check the operational conditions every minute (and a channel's drift check
+    goes the same way): two checks finding the same new conditions open each alert once."""
+    active = [
+        Condition("sync_failing", f"erp/stream-{n}", AlertSeverity.CRITICAL, "the last 3 runs failed")
+        for n in range(10)
+    ]
+
+    def check() -> None:
+        def once() -> None:
+            with store_engine.begin() as conn:
+                reconcile_conditions(conn, SETTINGS.policy, OPERATIONAL_KINDS, active, utcnow())
+
+        retry_on_lock_conflict(once)  # as the service's OperationalCheck runs it
+
+    with Interleave(store_engine, 2):
+        race(check, check)
+    with store_engine.connect() as conn:
+        keys = Counter(conn.execute(select(Alert.open_key).where(Alert.state == "open")).scalars())
+    assert keys == {f"sync_failing:erp/stream-{n}": 1 for n in range(10)}
