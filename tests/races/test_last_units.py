@@ -60,7 +60,8 @@ def test_four_processes_routing_200_orders_for_110_units_never_oversell(
     for w in workers:
         w.join(timeout=30)
     assert [e for _, _, e in outcomes if e] == []
-    assert sum(1 for won, _, _ in outcomes if won) >= 2, outcomes  # they really shared the work
+    if store_engine.dialect.name == "mysql":  # SQLite runs one writer at a time: one may take all
+        assert sum(1 for won, _, _ in outcomes if won) >= 2, outcomes  # they really shared the work
     process_orders(store_engine, OrderSettings())  # what lost its units meanwhile is routed again
 
     with store_engine.connect() as conn:
