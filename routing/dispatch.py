@@ -25,7 +25,7 @@ from functools import partial
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, or_, select, update
 
 from core.clock import utcnow
 from core.errors import ErpsyncError
@@ -42,8 +42,16 @@ from routing.delivery import DispatchSender
 from store import orders as lifecycle
 from store import stock
 from store.db import retry_on_lock_conflict
-from store.models import Allocation, DispatchInstruction, Location, OrderLine, Product, SalesOrder
-from store.outbox import Message, enqueue
+from store.models import (
+    Allocation,
+    DispatchInstruction,
+    Location,
+    OrderLine,
+    Outbox,
+    Product,
+    SalesOrder,
+)
+from store.outbox import Message, enqueue, message_key
 
 SEND_TOPIC = "dispatch.send"
 FULFIL_TOPIC = "fulfilment.push"
@@ -225,7 +233,9 @@ def _acknowledge(engine: Engine, number: str, by: str, locations: set[str] | Non
     with engine.begin() as conn:
         di = lock_instruction(conn, number, locations)
         now = utcnow()
-        if di.status == DispatchStatus.RECALL_SENT:
+        if di.status == DispatchStatus.RECALL_SENT or (
+            di.status == DispatchStatus.RECALL_REQUESTED and _recall_on_its_way(conn, number)
+        ):
             for allocation_id in conn.execute(
                 select(Allocation.id).where(
                     Allocation.dispatch_id == di.id, Allocation.status == stock.RESERVED
@@ -259,6 +269,22 @@ def _acknowledge(engine: Engine, number: str, by: str, locations: set[str] | Non
             )
             return DispatchStatus.ACKNOWLEDGED
         return str(di.status)
+
+
+def _recall_on_its_way(conn: Connection, number: str) -> bool:
+    """Whether the instruction's recall is being delivered or was (its being sent not yet recorded).
+
+    A warehouse's system may acknowledge the recall before erpsync has recorded that it went out
+    (while erpsync's request is still open); that acknowledgement is the recall's. Once the recall
+    is on its way, an acknowledgement crossing it means the same: the warehouse is told to stop.
+    """
+    key = message_key(f"{SEND_TOPIC}:{number}:recall")
+    found = conn.execute(
+        select(Outbox.id).where(
+            Outbox.key == key, or_(Outbox.delivered_at.is_not(None), Outbox.claimed_by.is_not(None))
+        )
+    ).first()
+    return found is not None
 
 
 def request_recalls(engine: Engine) -> int:

@@ -10,6 +10,7 @@ for each), so the test really covers the interleaving it is about.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -28,7 +29,7 @@ from routing.process import OrderSettings, process_orders
 from store import stock
 from store.models import Allocation, DispatchInstruction, OrderLine, Outbox, SalesOrder, StockMovement
 from sync.engine import StreamJob, run_stream
-from tests.routing.test_delivery import Receiver, webhook_sender
+from tests.routing.test_delivery import Receiver, serve_receiver, webhook_sender
 from tests.routing.test_order_flow import assert_ledger_consistent, level, order_row
 from tests.sync.fakes import ListSource, plain_mapper
 
@@ -290,4 +291,47 @@ def test_a_parcel_reported_while_the_channel_cancels_is_never_lost_to_a_deadlock
                 ).scalars()
             )
         assert statuses == {"shipped"}
+    assert_ledger_consistent(store_engine)
+
+
+class AckingWarehouse(Receiver):
+    """A warehouse whose system acknowledges a recall through the API before it answers the request."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+        self.answers: dict[str, str] = {}
+
+    def handle(self, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        reply = super().handle(target, headers, body)
+        document = json.loads(body)
+        if document["kind"] == "recall":
+            number = document["number"]
+            self.answers[number] = dispatch.acknowledge(self.engine, number, by="gz-wms")
+        return reply
+
+
+def test_a_recall_acknowledged_before_its_delivery_is_recorded_is_not_lost(
+    store_engine: Engine, world: dict[str, int]
+) -> None:
+    """The warehouse's answer to a recall can reach erpsync before erpsync has recorded that the
+    recall went out (its system acknowledges while erpsync's request is still open). The
+    acknowledgement must still cancel the order and release its units."""
+    warehouse = AckingWarehouse(store_engine)
+    with serve_receiver(warehouse):
+        shop, worker = Shop(store_engine), dispatch_worker(store_engine, warehouse)
+        gz = world["DS-GZ"]
+        numbered = dispatched(store_engine, shop, worker, 6000)
+        shop.cancel(list(numbered))
+        assert dispatch.request_recalls(store_engine) == PER_ROUND
+        drain(worker)
+    assert set(warehouse.answers.values()) == {"recalled"}, warehouse.answers
+    with store_engine.connect() as conn:
+        rows = conn.execute(
+            select(SalesOrder.status, DispatchInstruction.status)
+            .join(DispatchInstruction, DispatchInstruction.order_id == SalesOrder.id)
+            .where(SalesOrder.external_id.in_(list(numbered)))
+        ).all()
+    assert {tuple(r) for r in rows} == {("cancelled", "recalled")}
+    assert level(store_engine, "TEA", gz) == (10, 0)
     assert_ledger_consistent(store_engine)
