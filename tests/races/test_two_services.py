@@ -153,6 +153,7 @@ def test_two_services_on_one_database_do_everything_once(
             err = log.read_text(encoding="utf-8")
             assert p.returncode == 0, err
             assert "Traceback" not in err, err
+            assert '"level": "error"' not in err, err  # nothing failed along the way, even if retried
     finally:
         sim.stop()
 
