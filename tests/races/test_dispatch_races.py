@@ -14,7 +14,8 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -93,6 +94,23 @@ def dispatched(engine: Engine, shop: Shop, worker: OutboxWorker, first: int) -> 
     return numbers(engine, ids)
 
 
+class Spread:
+    """The pause before each of a racer's steps, scaled to how long the other side took last time.
+
+    The racer's ``PER_ROUND`` steps then spread over about as long as the other side's work, on a
+    fast machine or a loaded one, so each round has steps before, during and after it.
+    """
+
+    def __init__(self, pause: float) -> None:
+        self.pause = pause
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        self.pause = max(0.005, 2 * (time.monotonic() - started) / PER_ROUND)
+
+
 def race(left: Callable[[], None], right: Callable[[], None]) -> None:
     """Run both at once, released together; re-raise what either raised."""
     barrier = threading.Barrier(2)
@@ -126,17 +144,19 @@ def test_an_acknowledgement_racing_an_sla_resend_is_kept_and_stops_the_resend(
     shop, worker = Shop(store_engine), dispatch_worker(store_engine, receiver)
     rng = random.Random(14)
     outcomes: set[str] = set()
+    spread = Spread(0.03)
     for round_no in range(MAX_ROUNDS):
         numbered = dispatched(store_engine, shop, worker, 1000 + round_no * PER_ROUND)
 
         def warehouse_acks(numbered: dict[str, str] = numbered) -> None:
             for number in numbered.values():
-                time.sleep(rng.uniform(0, 0.03))
+                time.sleep(rng.uniform(0, spread.pause))
                 assert dispatch.acknowledge(store_engine, number, by="gz") == "acknowledged"
 
         def sla_pass() -> None:
-            time.sleep(rng.uniform(0, 0.03))
-            dispatch.resend_overdue(store_engine, utcnow() + timedelta(hours=3))
+            time.sleep(rng.uniform(0, spread.pause))
+            with spread.timed():
+                dispatch.resend_overdue(store_engine, utcnow() + timedelta(hours=3))
 
         race(warehouse_acks, sla_pass)
         sent_before = {n: len(requests_for(receiver, n)) for n in numbered.values()}
@@ -189,13 +209,14 @@ def test_a_shipment_racing_a_cancellation_ends_shipped_or_cancelled_never_both(
     on_hand_before = level(store_engine, "TEA", gz)[0]
     shipped_units = 0
     outcomes: set[str] = set()
+    spread = Spread(0.12)
     for round_no in range(MAX_ROUNDS):
         numbered = dispatched(store_engine, shop, worker, 2000 + round_no * PER_ROUND)
         reports: dict[str, str] = {}
 
         def warehouse_ships(numbered: dict[str, str] = numbered, reports: dict[str, str] = reports) -> None:
             for number in rng.sample(sorted(numbered.values()), len(numbered)):
-                time.sleep(rng.uniform(0, 0.12))
+                time.sleep(rng.uniform(0, spread.pause))
                 try:
                     reports[number] = shipments.report_shipment(
                         store_engine, number, carrier="SF", tracking_no=f"SF{number[-8:]}"
@@ -204,12 +225,13 @@ def test_a_shipment_racing_a_cancellation_ends_shipped_or_cancelled_never_both(
                     reports[number] = "refused"
 
         def buyer_cancels(numbered: dict[str, str] = numbered) -> None:
-            shop.cancel(list(numbered))
-            dispatch.request_recalls(store_engine)
-            drain(worker)
-            for number in numbered.values():  # the warehouse stops what it was recalled
-                if any(k.endswith(":recall") for k in requests_for(receiver, number)):
-                    dispatch.acknowledge(store_engine, number, by="gz")
+            with spread.timed():
+                shop.cancel(list(numbered))
+                dispatch.request_recalls(store_engine)
+                drain(worker)
+                for number in numbered.values():  # the warehouse stops what it was recalled
+                    if any(k.endswith(":recall") for k in requests_for(receiver, number)):
+                        dispatch.acknowledge(store_engine, number, by="gz")
 
         race(warehouse_ships, buyer_cancels)
         in_race = {n: requests_for(receiver, n) for n in numbered.values()}
