@@ -11,6 +11,11 @@ checkpoint instead: it locks the checkpoint's row (passes run one at a time, acr
 reads from a second before where the last pass started, and records where this one started in
 the same transaction as its findings. A pass that does not commit leaves the checkpoint where it
 was, so the next one evaluates what it did not; a committed one is never evaluated twice.
+
+Every pass, with a checkpoint or without, first locks the ``task_state`` row ``alerts:shortages``
+(``SHORTAGES``): passes of two services, or of a service and ``erpsync alerts check``, run one after
+the other. Under READ COMMITTED two passes at once would both find no open alert for a new
+shortage and both open it; the unique ``open_key`` refused the second, and its whole pass failed.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from store.task_state import Checkpoint
 #: a checkpointed pass reads from this much before the last one started: a stock row written
 #: with an earlier time but committed after that pass read is looked at again, not missed
 OVERLAP = timedelta(seconds=1)
+#: the task_state row every shortage evaluation locks (and the service's checkpoint of them)
+SHORTAGES = "alerts:shortages"
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,7 @@ def _evaluate_once(
     checkpoint: Checkpoint | None,
 ) -> Summary:
     with engine.begin() as conn:
+        Checkpoint(SHORTAGES).covered(conn, lock=True)  # one pass at a time (module docstring)
         if checkpoint is not None:
             covered = checkpoint.covered(conn, lock=True)
             # taken once the lock is ours: every change the last pass could not see is read below

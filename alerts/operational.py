@@ -33,6 +33,7 @@ from alerts.notify import AlertPolicy, Where, notify
 from core.excerpt import shorten
 from core.statuses import DISPATCH_UNACKNOWLEDGED, AlertSeverity, AlertState, RunStatus
 from store.models import Alert, DispatchInstruction, Location, Quarantine, StockLevel, SyncRun
+from store.task_state import Checkpoint
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class Condition:
     severity: AlertSeverity
     reason: str
     where: Where = field(default_factory=Where)
+
+
+#: the task_state row that makes checks of conditions run one at a time across processes
+CONDITIONS = "alerts:conditions"
 
 
 def _key(kind: str, subject: str) -> str:
@@ -61,8 +66,12 @@ def reconcile_conditions(
     """Open alerts for new conditions, resolve those of ``kinds`` no longer active; (opened, resolved).
 
     With ``prefix``, only open alerts whose key starts with it are considered (one channel's drift);
-    with ``exact``, only the one whose key is ``prefix``.
+    with ``exact``, only the one whose key is ``prefix``. Holds the ``task_state`` row
+    ``alerts:conditions`` until the caller's transaction ends: two services checking at once would
+    otherwise both find a new condition without its alert (READ COMMITTED) and both open it, and
+    the unique ``open_key`` would fail the second check.
     """
+    Checkpoint(CONDITIONS).covered(conn, lock=True)
     kinds = set(kinds)
     scope = Alert.open_key == prefix if exact else Alert.open_key.startswith(prefix)
     current = {

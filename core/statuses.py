@@ -55,6 +55,8 @@ class DispatchStatus(StrEnum):
 DISPATCH_UNACKNOWLEDGED = (DispatchStatus.QUEUED, DispatchStatus.SENT)
 #: nothing has shipped yet: a cancelled order's instruction in one of these is recalled
 DISPATCH_RECALLABLE = (*DISPATCH_UNACKNOWLEDGED, DispatchStatus.ACKNOWLEDGED)
+#: a recall is on its way to the warehouse and not yet acknowledged
+DISPATCH_RECALLING = (DispatchStatus.RECALL_REQUESTED, DispatchStatus.RECALL_SENT)
 #: the warehouse still has something to ship: a re-send can help, a parcel may be reported
 DISPATCH_TO_SHIP = (*DISPATCH_RECALLABLE, DispatchStatus.PARTIALLY_SHIPPED)
 

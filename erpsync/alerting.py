@@ -19,7 +19,7 @@ from functools import partial
 from sqlalchemy import Engine
 
 from alerts.digest import send_digest
-from alerts.evaluate import AlertSettings, escalate_due, evaluate, places
+from alerts.evaluate import SHORTAGES, AlertSettings, escalate_due, evaluate, places
 from alerts.operational import (
     OPERATIONAL_KINDS,
     Condition,
@@ -46,7 +46,7 @@ class AlertEvaluator:
 
     def __init__(self, engine: Engine, settings: AlertSettings, *, config: str = "") -> None:
         self.engine, self.settings = engine, settings
-        self.checkpoint = Checkpoint("alerts:shortages", fingerprint(settings, config))
+        self.checkpoint = Checkpoint(SHORTAGES, fingerprint(settings, config))
         self._lock = threading.Lock()
 
     def after_run(self, job: StreamJob, result: RunResult) -> None:

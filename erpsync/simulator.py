@@ -7,11 +7,13 @@ system. Both speak plain JSON REST, which the generic ``rest`` connector reads:
   and ``GET /erp/stock?updated_since=T&cursor=C`` (records sorted by ``updated_at``, a
   ``next_cursor`` token in the body).
 - Shop (API key header ``X-Shop-Key``): ``GET /shop/orders?updated_at_min=T&limit=N`` sorted
-  by ``updated_at``, paged with an RFC 5988 ``Link: <…>; rel="next"`` header; stock it shows,
+  by ``updated_at``, paged with an RFC 5988 ``Link: <…>; rel="next"`` header (``page_info``); stock it shows,
   set with ``POST /shop/stock/push`` (compare-and-set on ``expected``) and read back with
   ``GET /shop/stock?skus=a,b``.
 
-A background thread moves stock and places or edits orders every ``tick`` seconds.
+A background thread moves stock and places or edits orders every ``tick`` seconds. The paging
+tokens name the last row read (its change time and identity), as real cursor APIs do, so a row
+changed while a client pages through is read at the end rather than skipped.
 """
 
 from __future__ import annotations
@@ -114,10 +116,26 @@ class SimState:
                 order["updated_at"] = self.tick_time()
 
 
-def _page(rows: list[dict[str, Any]], since: str | None, key: str) -> list[dict[str, Any]]:
-    return sorted(
-        (r for r in rows if since is None or r[key] >= since), key=lambda r: (r[key], str(r.get("id", "")))
-    )
+def _ident(row: dict[str, Any]) -> str:
+    return str(row["id"]) if "id" in row else f"{row['item_code']}@{row['warehouse']}"
+
+
+def _page(
+    rows: list[dict[str, Any]], since: str | None, key: str, after: str | None, size: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of ``rows`` changed since ``since``, after the token ``after``; the next token.
+
+    The token is the last row's (change time, identity), as the cursors of the real APIs are, not an
+    offset: a row changed while a client pages moves to the end of the list and is read there,
+    instead of shifting the rows after it so that one is never read.
+    """
+    ordered = sorted((r for r in rows if since is None or r[key] >= since), key=lambda r: (r[key], _ident(r)))
+    if after is not None:
+        stamp, _, ident = after.partition("|")
+        ordered = [r for r in ordered if (r[key], _ident(r)) > (stamp, ident)]
+    chunk = ordered[:size]
+    more = len(ordered) > size
+    return chunk, f"{chunk[-1][key]}|{_ident(chunk[-1])}" if more else None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -192,21 +210,29 @@ class _Handler(BaseHTTPRequestHandler):
             chunk = items[(page - 1) * per_page : page * per_page]
             return self._send(200, {"data": chunk}, {"X-Total-Pages": str(pages)})
         if path == "/erp/stock":
-            rows = _page(list(self.state.stock.values()), query.get("updated_since"), "updated_at")
-            start = int(query.get("cursor", 0))
-            chunk = rows[start : start + self.page_size]
-            nxt = str(start + self.page_size) if start + self.page_size < len(rows) else None
+            chunk, nxt = _page(
+                list(self.state.stock.values()),
+                query.get("updated_since"),
+                "updated_at",
+                query.get("cursor"),
+                self.page_size,
+            )
             return self._send(200, {"items": chunk, "next_cursor": nxt})
         return self._send(404, {"error": "not found"})
 
     def _orders(self, query: dict[str, str]) -> None:
-        rows = _page(list(self.state.orders.values()), query.get("updated_at_min"), "updated_at")
-        offset, limit = int(query.get("offset", 0)), int(query.get("limit", 5))
+        chunk, after = _page(
+            list(self.state.orders.values()),
+            query.get("updated_at_min"),
+            "updated_at",
+            query.get("page_info"),
+            int(query.get("limit", 5)),
+        )
         headers = {}
-        if offset + limit < len(rows):
-            nxt = {**query, "offset": str(offset + limit)}
+        if after is not None:
+            nxt = {**query, "page_info": after}
             headers["Link"] = f'<http://{self.headers["Host"]}/shop/orders?{urlencode(nxt)}>; rel="next"'
-        return self._send(200, {"orders": rows[offset : offset + limit]}, headers)
+        return self._send(200, {"orders": chunk}, headers)
 
 
 class Simulator:

@@ -6,9 +6,12 @@
 - **Acknowledgement**: ``acknowledge`` (HTTP endpoint or ``erpsync dispatch ack``), idempotent; a
   warehouse may only acknowledge its own locations' instructions (``Forbidden``).
 - **SLA**: ``resend_overdue`` re-sends an instruction not acknowledged by its due time and marks
-  it escalated (the alerts pick escalations up).
+  it escalated (the alerts pick escalations up). A re-send still queued when the acknowledgement
+  comes in is not sent: the handler checks the instruction's state right before each delivery.
 - **Recall**: an order cancelled after dispatch gets a recall message; when the warehouse
-  acknowledges the recall, the reservations are released and the order is cancelled.
+  acknowledges the recall, the reservations are released and the order is cancelled. A parcel
+  reported before that acknowledgement wins: the order is shipped, a recall still queued is not
+  sent, and a late acknowledgement of it changes nothing (docs/orders.md).
 - **Shipment**: see ``routing.shipments``.
 """
 
@@ -22,12 +25,13 @@ from functools import partial
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, or_, select, update
 
 from core.clock import utcnow
 from core.errors import ErpsyncError
 from core.statuses import (
     DISPATCH_RECALLABLE,
+    DISPATCH_RECALLING,
     DISPATCH_TO_SHIP,
     DISPATCH_UNACKNOWLEDGED,
     DispatchStatus,
@@ -38,8 +42,16 @@ from routing.delivery import DispatchSender
 from store import orders as lifecycle
 from store import stock
 from store.db import retry_on_lock_conflict
-from store.models import Allocation, DispatchInstruction, Location, OrderLine, Product, SalesOrder
-from store.outbox import Message, enqueue
+from store.models import (
+    Allocation,
+    DispatchInstruction,
+    Location,
+    OrderLine,
+    Outbox,
+    Product,
+    SalesOrder,
+)
+from store.outbox import Message, enqueue, message_key
 
 SEND_TOPIC = "dispatch.send"
 FULFIL_TOPIC = "fulfilment.push"
@@ -125,15 +137,31 @@ def queue_send(
     *,
     attempt: int | str,
     kind: str = "dispatch",
+    overdue: bool = False,
 ) -> None:
-    """Queue one delivery of an instruction to its location; each ``attempt`` is queued once."""
-    enqueue(
-        conn,
-        SEND_TOPIC,
-        f"{SEND_TOPIC}:{number}:{attempt}",
-        {"instruction_id": instruction_id, "kind": kind},
-        partition=location,
-    )
+    """Queue one delivery of an instruction to its location; each ``attempt`` is queued once.
+
+    ``overdue`` marks an SLA re-send: it is dropped unsent if the instruction is acknowledged
+    (or further along) by the time its turn comes.
+    """
+    payload: dict[str, Any] = {"instruction_id": instruction_id, "kind": kind}
+    if overdue:
+        payload["overdue"] = True
+    enqueue(conn, SEND_TOPIC, f"{SEND_TOPIC}:{number}:{attempt}", payload, partition=location)
+
+
+def moot(payload: dict[str, Any], status: str) -> str | None:
+    """Why a queued delivery no longer needs to go out (None: it does), from the instruction's status.
+
+    A recall of an instruction that has shipped (the parcel was reported first) or was already
+    recalled, and an SLA re-send of one the warehouse has acknowledged since, would only tell the
+    warehouse something wrong or stale.
+    """
+    if payload.get("kind") == "recall" and status not in DISPATCH_RECALLING:
+        return f"the instruction is {status}: the recall is moot"
+    if payload.get("overdue") and status not in DISPATCH_UNACKNOWLEDGED:
+        return f"the instruction is {status}: the overdue re-send is moot"
+    return None
 
 
 class InstructionHandler:
@@ -146,6 +174,16 @@ class InstructionHandler:
         outcomes: list[Outcome] = []
         for m in messages:
             with self.engine.connect() as conn:
+                status = conn.execute(
+                    select(DispatchInstruction.status).where(
+                        DispatchInstruction.id == m.payload["instruction_id"]
+                    )
+                ).scalar_one()
+                reason = moot(m.payload, status)
+                if reason is not None:
+                    log.info("dispatch message not sent", key=m.key, location=m.partition, reason=reason)
+                    outcomes.append(Delivered())
+                    continue
                 doc = instruction_document(conn, m.payload["instruction_id"], m.payload["kind"], self.unseal)
             outcome = self.sender.deliver(replace(m, payload=doc))
             outcomes.append(outcome)
@@ -162,9 +200,13 @@ class InstructionHandler:
     def _record_sent(self, instruction_id: int, kind: str, now: datetime) -> None:
         with self.engine.begin() as conn:
             if kind == "recall":
+                # only a requested recall becomes sent: a parcel reported meanwhile keeps it shipped
                 conn.execute(
                     update(DispatchInstruction)
-                    .where(DispatchInstruction.id == instruction_id)
+                    .where(
+                        DispatchInstruction.id == instruction_id,
+                        DispatchInstruction.status == DispatchStatus.RECALL_REQUESTED,
+                    )
                     .values(status=DispatchStatus.RECALL_SENT, updated_at=now)
                 )
             else:
@@ -179,11 +221,21 @@ class InstructionHandler:
 
 
 def acknowledge(engine: Engine, number: str, *, by: str, locations: set[str] | None = None) -> str:
-    """Record the warehouse's acknowledgement; returns the instruction's status afterwards."""
+    """Record the warehouse's acknowledgement; returns the instruction's status afterwards.
+
+    Run again when chosen as a deadlock victim (a recall's acknowledgement locks the instruction,
+    then the order, which an import of the order locks first): an acknowledgement is never lost.
+    """
+    return retry_on_lock_conflict(partial(_acknowledge, engine, number, by, locations))
+
+
+def _acknowledge(engine: Engine, number: str, by: str, locations: set[str] | None) -> str:
     with engine.begin() as conn:
         di = lock_instruction(conn, number, locations)
         now = utcnow()
-        if di.status == DispatchStatus.RECALL_SENT:
+        if di.status == DispatchStatus.RECALL_SENT or (
+            di.status == DispatchStatus.RECALL_REQUESTED and _recall_on_its_way(conn, number)
+        ):
             for allocation_id in conn.execute(
                 select(Allocation.id).where(
                     Allocation.dispatch_id == di.id, Allocation.status == stock.RESERVED
@@ -217,6 +269,22 @@ def acknowledge(engine: Engine, number: str, *, by: str, locations: set[str] | N
             )
             return DispatchStatus.ACKNOWLEDGED
         return str(di.status)
+
+
+def _recall_on_its_way(conn: Connection, number: str) -> bool:
+    """Whether the instruction's recall is being delivered or was (its being sent not yet recorded).
+
+    A warehouse's system may acknowledge the recall before erpsync has recorded that it went out
+    (while erpsync's request is still open); that acknowledgement is the recall's. Once the recall
+    is on its way, an acknowledgement crossing it means the same: the warehouse is told to stop.
+    """
+    key = message_key(f"{SEND_TOPIC}:{number}:recall")
+    found = conn.execute(
+        select(Outbox.id).where(
+            Outbox.key == key, or_(Outbox.delivered_at.is_not(None), Outbox.claimed_by.is_not(None))
+        )
+    ).first()
+    return found is not None
 
 
 def request_recalls(engine: Engine) -> int:
@@ -260,7 +328,7 @@ def resend_overdue(engine: Engine, now: datetime | None = None) -> list[str]:
         ).all()
         for r in rows:
             count = r.send_count + 1
-            queue_send(conn, r.id, r.number, r.code, attempt=count)
+            queue_send(conn, r.id, r.number, r.code, attempt=count, overdue=True)
             sla = (r.due_at - r.created_at) if r.due_at else timedelta(hours=4)
             conn.execute(
                 update(DispatchInstruction)

@@ -30,6 +30,7 @@ from routing.dispatch import FULFIL_TOPIC, NotAllowed, NotFound, lock_instructio
 from routing.order_messages import fulfilment_key
 from store import orders as lifecycle
 from store import stock
+from store.db import retry_on_lock_conflict
 from store.models import Allocation, DispatchInstruction, OrderLine, SalesOrder, Shipment
 from store.outbox import enqueue
 
@@ -50,12 +51,20 @@ def report_shipment(
     shipped_at: datetime | None = None,
     locations: set[str] | None = None,
 ) -> str:
-    """Record a parcel for an instruction (all of it, or ``lines``); returns the order's status."""
-    with engine.begin() as conn:
-        di = lock_instruction(conn, number, locations)
-        return record_shipment(
-            conn, di, carrier=carrier, tracking_no=tracking_no, lines=lines, shipped_at=shipped_at
-        )
+    """Record a parcel for an instruction (all of it, or ``lines``); returns the order's status.
+
+    Run again when the database picks it as a deadlock victim: the import of a cancellation locks
+    the order before its instructions, a report the other way round, and the parcel has left.
+    """
+
+    def attempt() -> str:
+        with engine.begin() as conn:
+            di = lock_instruction(conn, number, locations)
+            return record_shipment(
+                conn, di, carrier=carrier, tracking_no=tracking_no, lines=lines, shipped_at=shipped_at
+            )
+
+    return retry_on_lock_conflict(attempt)
 
 
 def record_shipment(
